@@ -1,0 +1,1 @@
+"""Request analyzer: output-length bounds and program-graph matching (no SGLang import)."""

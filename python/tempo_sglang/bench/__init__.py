@@ -1,0 +1,1 @@
+"""Live benchmark driver and reports."""

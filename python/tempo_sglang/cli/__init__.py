@@ -1,0 +1,1 @@
+"""The tempo-sglang command line."""

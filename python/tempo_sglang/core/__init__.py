@@ -1,0 +1,1 @@
+"""Engine-agnostic scheduling core: request views, gain and metrics, policies."""

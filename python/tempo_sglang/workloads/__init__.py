@@ -1,0 +1,1 @@
+"""Workload definitions shared by the simulator and the live benchmark."""
