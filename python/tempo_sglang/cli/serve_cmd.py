@@ -1,0 +1,59 @@
+"""``tempo-sglang serve``: launch SGLang with the Tempo plugin (CPU recipe when there is no GPU)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+POLICY_CHOICES = ("tempo", "oracle", "fcfs", "lpm", "priority", "edf", "ltr", "autellix", "atlas")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="serve a model with SGLang and Tempo's scheduler",
+        description="Launch SGLang with the Tempo plugin. Unknown flags are passed to SGLang's server.")
+    parser.add_argument("--model", default="default",
+                        help="'default' (SmolLM2-135M-Instruct), 'tiny' (random test model) or a checkpoint path")
+    parser.add_argument("--policy", default="tempo", choices=POLICY_CHOICES,
+                        help="scheduling policy (fcfs and lpm: stock SGLang schedules)")
+    parser.add_argument("--port", type=int, default=30000)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.set_defaults(func=run, accepts_extra=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tempo_sglang.launcher import server_command, server_env
+    from tempo_sglang.models import ModelError, resolve_model
+
+    try:
+        model_path = resolve_model(args.model)
+    except ModelError as exc:
+        print(f"tempo-sglang serve: {exc}", file=sys.stderr)
+        return 2
+    extra = list(args.extra)
+    if args.policy == "lpm" and not any(a.startswith("--schedule-policy") for a in extra):
+        extra += ["--schedule-policy", "lpm"]
+    cmd = server_command(model_path, args.port, extra, host=args.host)
+    print(f"tempo-sglang: serving {model_path} with policy {args.policy} at http://{args.host}:{args.port}",
+          flush=True)
+    print("tempo-sglang: Ctrl-C stops the server and all its processes", flush=True)
+    process = subprocess.Popen(cmd, env=server_env(args.policy), start_new_session=True)
+
+    def _stop(signum=None, frame=None):
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, lambda *a: (_stop(), sys.exit(143)))
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        _stop()
+        return 130

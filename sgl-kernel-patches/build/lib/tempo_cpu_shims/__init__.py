@@ -1,0 +1,1 @@
+"""Import-time shims for running SGLang on a machine without CUDA."""
