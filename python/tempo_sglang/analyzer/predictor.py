@@ -1,0 +1,77 @@
+"""The length predictor used by the facade: a `LengthModel` when one exists, a safe default otherwise.
+
+`LengthPredictor.bound(features, generated, max_new_tokens)` always answers (never raises): with no
+model it returns ``default_bound`` (growing once a request runs past it), with a model the calibrated
+quantile. Either way the bound stays above what was generated, so ``remaining = bound - generated``
+is at least ``min_remaining``. Loading a missing or broken model file warns and keeps the default.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from tempo_sglang.analyzer.length_model import LengthModel
+from tempo_sglang.core.views import DEFAULT_LENGTH_BOUND
+
+logger = logging.getLogger(__name__)
+
+
+class LengthPredictor:
+    """Output-length bounds from the current model (swappable at any time)."""
+
+    def __init__(self, model: LengthModel | None = None, default_bound: int = DEFAULT_LENGTH_BOUND,
+                 min_remaining: int = 8):
+        self.model = model
+        self.default_bound = int(default_bound)
+        self.min_remaining = int(min_remaining)
+        self.version = 0  # bumped on every model swap
+
+    @classmethod
+    def from_path(cls, path: str | Path | None, **kwargs) -> LengthPredictor:
+        """A predictor loaded from ``path``; missing or corrupt files fall back to the default."""
+        predictor = cls(**kwargs)
+        if path is not None:
+            predictor.load(path)
+        return predictor
+
+    def load(self, path: str | Path) -> bool:
+        """Swap in the model stored at ``path``; on failure warn, keep the current one, return False."""
+        try:
+            model = LengthModel.load(path)
+        except FileNotFoundError:
+            warnings.warn(f"length model {path} not found; using the default bound "
+                          f"{self.default_bound} until one is trained", stacklevel=2)
+            return False
+        except (OSError, ValueError) as exc:
+            warnings.warn(f"length model {path} unusable ({exc}); keeping the previous predictor",
+                          stacklevel=2)
+            return False
+        self.set_model(model)
+        return True
+
+    def set_model(self, model: LengthModel | None) -> None:
+        self.model = model
+        self.version += 1
+
+    @property
+    def has_model(self) -> bool:
+        return self.model is not None
+
+    def bound(self, features: np.ndarray, generated: int = 0, max_new_tokens: int | None = None) -> int:
+        """Conservative bound on the *total* output tokens of a request."""
+        if self.model is None:
+            raw = self.default_bound if generated < self.default_bound else 2 * generated
+        else:
+            try:
+                raw = self.model.predict(features, generated)
+            except Exception:  # a model that cannot score this row must not stop the scheduler
+                logger.exception("length model failed; using the default bound")
+                raw = self.default_bound
+        out = max(raw, generated + max(self.min_remaining, generated // 10))
+        if max_new_tokens is not None:
+            out = min(out, max(int(max_new_tokens), generated + 1))
+        return int(out)
