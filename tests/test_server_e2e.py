@@ -1,0 +1,89 @@
+"""End to end on a real SGLang server (tiny random-weight model) with the Tempo plugin."""
+
+from __future__ import annotations
+
+import json
+
+import psutil
+import pytest
+import requests
+
+pytestmark = pytest.mark.server
+
+LATENCY = {"class": "latency", "ttft_ms": 5000, "tbt_ms": 1000}
+
+
+def _generate(server, tempo=None, max_new_tokens=8, stream=False, **extra):
+    params = {"max_new_tokens": max_new_tokens, "temperature": 0, "ignore_eos": True}
+    if tempo is not None:
+        params["custom_params"] = {"tempo": tempo}
+    body = {"text": "The quick brown fox", "sampling_params": params, "stream": stream, **extra}
+    return requests.post(server.url + "/generate", json=body, timeout=120, stream=stream)
+
+
+def test_tempo_view_is_computed_inside_the_scheduler_process(tiny_server):
+    response = _generate(tiny_server, LATENCY)
+    assert response.status_code == 200, response.text
+    meta = response.json()["meta_info"]
+    view = meta["tempo"][-1]
+    assert view["class"] == "latency" and view["policy"] == "tempo"
+    assert view["first_token_due"] == pytest.approx(view["arrival"] + 5.0)
+    scheduler_pid = view["scheduler_pid"]
+    server_children = {p.pid for p in psutil.Process(tiny_server.process.pid).children(recursive=True)}
+    assert scheduler_pid != tiny_server.process.pid
+    assert scheduler_pid in server_children
+    assert "sglang::scheduler" in " ".join(psutil.Process(scheduler_pid).cmdline()) or \
+        psutil.Process(scheduler_pid).name().startswith("sglang")
+    assert meta["completion_tokens"] == 8
+
+
+def test_best_effort_without_tempo_key(tiny_server):
+    response = _generate(tiny_server, None)
+    assert response.status_code == 200
+    assert response.json()["meta_info"]["tempo"][-1]["class"] == "best_effort"
+
+
+@pytest.mark.parametrize("tempo, field", [
+    ({"class": "latency", "ttft_ms": -1, "tbt_ms": 50}, "ttft_ms"),
+    ({"class": "deadline", "deadline_ms": "soon"}, "deadline_ms"),
+    ({"class": "deadline", "deadline_ms": 1e15}, "deadline_ms"),
+    ({"class": "program", "program_id": "p", "node_id": "a", "deadline_ms": 10, "parents": ["a"]}, "parents"),
+    ({"class": "nope"}, "class"),
+    ({"class": "deadline", "deadline_ms": 100, "_arrival": 0}, "_arrival"),
+])
+def test_invalid_slo_is_a_400_and_the_server_keeps_serving(tiny_server, tempo, field):
+    bad = _generate(tiny_server, tempo)
+    assert bad.status_code == 400
+    assert field in bad.json()["error"]["message"]
+    good = _generate(tiny_server, LATENCY)
+    assert good.status_code == 200
+
+
+def test_openai_route_with_slo_and_invalid_slo(tiny_server):
+    url = tiny_server.url + "/v1/chat/completions"
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4,
+            "temperature": 0}
+    ok = requests.post(url, json={**body, "custom_params": {"tempo": {"class": "deadline", "deadline_ms": 30000}}},
+                       timeout=120)
+    assert ok.status_code == 200 and ok.json()["usage"]["completion_tokens"] >= 1
+    bad = requests.post(url, json={**body, "custom_params": {"tempo": {"class": "deadline"}}}, timeout=120)
+    assert bad.status_code == 400 and "deadline_ms" in bad.text
+    assert requests.post(url, json=body, timeout=120).status_code == 200
+
+
+def test_streaming_reports_tempo_view_and_greedy_is_deterministic(tiny_server):
+    first = _generate(tiny_server, LATENCY, max_new_tokens=12).json()["output_ids"]
+    chunks = []
+    with _generate(tiny_server, LATENCY, max_new_tokens=12, stream=True) as response:
+        for line in response.iter_lines():
+            if line.startswith(b"data: ") and line != b"data: [DONE]":
+                chunks.append(json.loads(line[6:]))
+    assert chunks[-1]["output_ids"] == first
+    assert chunks[-1]["meta_info"]["tempo"][-1]["class"] == "latency"
+
+
+def test_oversized_request_is_rejected_and_server_keeps_serving(tiny_server):
+    body = {"input_ids": [5] * 20000, "sampling_params": {"max_new_tokens": 4}}
+    response = requests.post(tiny_server.url + "/generate", json=body, timeout=120)
+    assert response.status_code == 400
+    assert _generate(tiny_server, LATENCY).status_code == 200
