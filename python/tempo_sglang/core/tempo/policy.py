@@ -1,16 +1,205 @@
-"""Tempo policy (placeholder while the full policy lands: EDF order)."""
+"""The Tempo policy: just-enough bandwidth for every SLO, the rest to whoever gains most.
+
+One `schedule` call per engine step. Work is organised in *frames* (SPEC section 3):
+
+- a *full pass* forms the batch (GMAX over running + waiting by gain density), decides rejections,
+  demotions and cost-aware preemptions and caches the admission order. It runs when the request set
+  changed (arrival, admission, finish) and at least every ``frame_steps`` passes / ``frame_seconds``;
+  waiting requests' fields are re-read only on those frame refreshes (see `ViewStore`);
+- a *cheap pass* (nothing changed) re-scores only the running requests for pacing and the prefill
+  budget and returns the cached admission order.
+
+Every pass parks latency streams ahead of their due line and sets ``prefill_token_budget`` from the
+latency slack (`pacing`). Best effort (including demoted requests) is served oldest first from a
+residual share of ``be_share`` of the slots plus whatever is left, and a best-effort request older than
+``be_max_wait_s`` that does not fit in free KV blocks further admissions until it does: nothing waits
+forever. ``oracle=True`` reads true output lengths instead of the analyzer's bound.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
-from tempo_sglang.core.baselines.simple import EDFPolicy
+import numpy as np
+
+from tempo_sglang.core.policy import Decision, EngineBudget
+from tempo_sglang.core.tempo.density import Scores, score
+from tempo_sglang.core.tempo.gmax import gmax_select
+from tempo_sglang.core.tempo.pacing import decoding_latency, park_mask, prefill_budget
+from tempo_sglang.core.tempo.preemption import choose_preemptions
+from tempo_sglang.core.tempo.store import BE, LAT, ViewStore
+from tempo_sglang.core.views import RequestView
+
+_EMPTY = np.empty(0, dtype=np.int64)
 
 
-class TempoPolicy(EDFPolicy):
-    name = "tempo"
+class TempoPolicy:
+    """Tempo (or, with ``oracle=True``, oracle Tempo). See the module docstring."""
 
-    def __init__(self, oracle: bool = False, **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(self, oracle: bool = False, frame_steps: int = 50, frame_seconds: float = 0.3,
+                 gmax_p: float = 0.95, pacing: bool = True, park_margin_steps: float = 2.0,
+                 prefill_margin_steps: float = 1.0, min_prefill_tokens: int = 32,
+                 demote_bw: float = 1.0, be_share: float = 0.03, be_max_wait_s: float = 60.0,
+                 max_preempt: int = 4, honor_max_wait: bool = True, **_: Any):
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
+        self.frame_steps, self.frame_seconds = int(frame_steps), float(frame_seconds)
+        self.gmax_p, self.pacing = float(gmax_p), bool(pacing)
+        self.park_margin_steps, self.prefill_margin_steps = park_margin_steps, prefill_margin_steps
+        self.min_prefill_tokens, self.demote_bw = int(min_prefill_tokens), float(demote_bw)
+        self.be_share, self.be_max_wait_s = float(be_share), float(be_max_wait_s)
+        self.max_preempt, self.honor_max_wait = int(max_preempt), honor_max_wait
+        self.store = ViewStore(oracle=oracle)
+        self._passes = 0
+        self._frame_time = -math.inf
+        self._last_ir = _EMPTY
+        self._last_iw = _EMPTY
+        self._admit: list[str] = []
+        self.full_passes = 0
+        self.last: tuple[np.ndarray, Scores] | None = None  # rows and scores of the last full pass
+
+    # ---- the Policy protocol -----------------------------------------------------------------
+    def schedule(self, waiting: Sequence[RequestView], running: Sequence[RequestView],
+                 budget: EngineBudget) -> Decision:
+        """One scheduling point: full pass when something changed or a frame ended, else cheap."""
+        now = budget.now
+        refresh = self._passes >= self.frame_steps or now - self._frame_time >= self.frame_seconds
+        ir, iw, n_new = self.store.sync(waiting, running, refresh)
+        changed = (refresh or n_new > 0 or not np.array_equal(ir, self._last_ir)
+                   or not np.array_equal(iw, self._last_iw))
+        self._last_ir, self._last_iw = ir, iw
+        if refresh:
+            self._passes, self._frame_time = 0, now
+            live = len(waiting) + len(running)
+            if len(self.store.slot) > 2 * live + 256:
+                self.store.compact({v.rid for v in waiting} | {v.rid for v in running})
+        self._passes += 1
+        if not changed:
+            return self._cheap_pass(ir, budget)
+        return self._full_pass(ir, iw, budget)
+
+    def on_finish(self, view: RequestView, now: float) -> None:
+        """Forget the request's cached state."""
+        self.store.release(view.rid)
+
+    # ---- passes ------------------------------------------------------------------------------
+    def _pace(self, sc: Scores, n_running: int, ir: np.ndarray, budget: EngineBudget,
+              decision: Decision, exclude: set[int] | None = None) -> None:
+        st = self.store
+        v, p = max(budget.decode_step_time, 1e-6), max(budget.prefill_time_per_token, 0.0)
+        cls, pf_rem = sc.cls[:n_running], sc.pf_rem[:n_running]
+        mask = decoding_latency(cls, pf_rem, st.gen[ir])
+        if not mask.any():
+            return
+        ahead = sc.due_lat[:n_running] - budget.now
+        decision.prefill_token_budget = prefill_budget(
+            ahead, mask, v, p, budget.token_budget, self.prefill_margin_steps, self.min_prefill_tokens)
+        if not self.pacing:
+            return
+        step = v + (decision.prefill_token_budget or 0) * p
+        parked = np.flatnonzero(park_mask(ahead, mask, step, self.park_margin_steps))
+        if exclude:
+            parked = [k for k in parked.tolist() if k not in exclude]
+        decision.park = st.rids[ir[parked]].tolist()
+
+    def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
+        return score(self.store, idx, budget.now, budget.decode_step_time, budget.prefill_time_per_token,
+                     demote_bw=self.demote_bw)
+
+    def _cheap_pass(self, ir: np.ndarray, budget: EngineBudget) -> Decision:
+        decision = Decision(admit=list(self._admit))
+        if ir.size:
+            self._pace(self._score(ir, budget), ir.size, ir, budget, decision)
+        return decision
+
+    def _full_pass(self, ir: np.ndarray, iw: np.ndarray, budget: EngineBudget) -> Decision:
+        st, now = self.store, budget.now
+        self.full_passes += 1
+        n_r = ir.size
+        idx = np.concatenate((ir, iw))
+        sc = self._score(idx, budget)
+        decision = Decision()
+        is_wait = np.arange(idx.size) >= n_r
+
+        # rejection (never-started requests past max_wait) and demotion of hopeless requests
+        alive = np.ones(idx.size, dtype=bool)
+        if self.honor_max_wait and iw.size:
+            late = np.flatnonzero(is_wait & (st.gen[idx] == 0) & (now > st.max_wait[idx]))
+            for k in late.tolist():
+                rid = st.rids[idx[k]]
+                waited = (now - st.arrival[idx[k]]) * 1000.0
+                decision.reject[rid] = f"waited {waited:.0f} ms, over max_wait_ms"
+            alive[late] = False
+        demote = np.flatnonzero(sc.hopeless & alive)
+        if demote.size:
+            st.demoted[idx[demote]] = True
+            decision.demote = st.rids[idx[demote]].tolist()
+            sc.cls[demote], sc.gain[demote], sc.density[demote] = BE, 0.0, 0.0
+
+        # best effort: residual share, oldest first
+        be = sc.cls == BE
+        be_rows_w = np.flatnonzero(be & is_wait & alive)
+        be_rows_w = be_rows_w[np.argsort(st.arrival[idx[be_rows_w]], kind="stable")]
+        be_rows_r = np.flatnonzero(be[:n_r])
+        share = 0
+        if be_rows_w.size or be_rows_r.size:
+            share = min(max(1, math.ceil(self.be_share * budget.max_running)), be_rows_w.size + be_rows_r.size)
+        be_front = be_rows_w[:max(0, share - be_rows_r.size)]
+
+        # GMAX over the SLO candidates (running and waiting)
+        cand = np.flatnonzero(~be & alive & (sc.gain > 0))
+        chosen = cand[gmax_select(sc.density[cand], sc.rem[cand], budget.max_running - share, self.gmax_p)]
+        in_batch = np.zeros(idx.size, dtype=bool)
+        in_batch[chosen] = True
+        sel_w = chosen[chosen >= n_r]
+        rest = np.flatnonzero(is_wait & alive & ~be & ~in_batch)
+        rest = rest[np.argsort(-sc.density[rest], kind="stable")]
+        order = np.concatenate((be_front, sel_w, rest, be_rows_w[be_front.size:]))
+        admit = st.rids[idx[order]].tolist()
+        if be_rows_w.size:  # starvation guard: an old best-effort request that does not fit blocks
+            k = int(be_rows_w[0])
+            if now - st.arrival[idx[k]] > self.be_max_wait_s and sc.pf_rem[k] > budget.kv_free_tokens:
+                admit = [st.rids[idx[k]]]
+        decision.admit = admit
+        self._admit = [r for r in admit if r not in decision.reject]
+
+        # cost-aware preemption for chosen waiting requests that find no slot or KV
+        preempted: set[int] = set()
+        free = budget.max_running - n_r
+        need = np.cumsum(sc.pf_rem[sel_w])
+        blocked = sel_w[(np.arange(sel_w.size) >= free) | (need > budget.kv_free_tokens)]
+        if blocked.size and n_r:
+            protect = np.zeros(n_r, dtype=bool)
+            if be_rows_r.size:
+                oldest = be_rows_r[np.argsort(st.arrival[idx[be_rows_r]], kind="stable")][:share]
+                protect[oldest] = True
+            evict = np.flatnonzero(~in_batch[:n_r] & ~protect)
+            evict = evict[np.argsort(sc.density[evict], kind="stable")]
+            lat = decoding_latency(sc.cls[:n_r], sc.pf_rem[:n_r], st.gen[ir])
+            v = max(budget.decode_step_time, 1e-6)
+            kv = st.prompt[idx] + st.gen[idx]
+            picks = choose_preemptions(
+                blocked, evict, sc.gain, sc.slack, sc.t_gen, kv, budget.prefill_time_per_token,
+                float(sc.t_gen[:n_r].min()), sc.due_lat[:n_r][lat] - now - v, st.tbt[ir][lat],
+                self.max_preempt)
+            preempted = set(picks)
+            decision.preempt = st.rids[idx[picks]].tolist() if picks else []
+        self._pace(sc, n_r, ir, budget, decision, exclude=preempted)
+        self.last = (idx, sc)
+        return decision
+
+    # ---- introspection -----------------------------------------------------------------------
+    def explain(self, rid: str) -> dict[str, float] | None:
+        """Tempo's view of a request at the last full pass (for ``meta_info``), or None."""
+        if self.last is None or rid not in self.store.slot:
+            return None
+        idx, sc = self.last
+        rows = np.flatnonzero(idx == self.store.slot[rid])
+        if rows.size == 0:
+            return None
+        k = int(rows[0])
+        return {"bw": float(sc.bw[k]), "density": float(sc.density[k]), "gain": float(sc.gain[k]),
+                "t_gen": float(sc.t_gen[k]), "t_rem": float(sc.t_rem[k]), "slack": float(sc.slack[k]),
+                "class": int(sc.cls[k]), "latency": bool(sc.cls[k] == LAT)}

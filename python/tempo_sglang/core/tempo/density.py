@@ -1,0 +1,111 @@
+"""Bandwidth need and gain density of every request, vectorised (SPEC section 3).
+
+For request r at time ``now`` with ``v`` the decode step time and ``p`` the prefill time per token:
+
+- ``rem``: remaining output bound (the analyzer's, or the true one for the oracle), at least 1;
+- ``t_gen = rem * v + prefill_remaining * p``: engine time r needs if served every step;
+- ``t_rem``: time to r's next due point: the next token's due time (latency), the stage deadline
+  (program, when the analyzer set one) or the deadline;
+- ``bw = t_gen / t_rem`` (share of steps r needs); ``bw > 1``: it can no longer make it;
+- ``gain``: the SLO-meeting gain still achievable. Already secured or already lost gain is excluded:
+  a latency request counts only the output tokens that can still meet their due time if served every
+  step from now on, plus its prompt while its first token can still be on time; a deadline or program
+  call counts ``input + w_d * output`` while it is feasible, else 0;
+- ``density = gain / t_gen``; a program call gets its program's density: the sum of the live calls'
+  gain over the program's critical-path time (the longest ``t_gen`` among its live calls, which run
+  in parallel).
+
+A request is *hopeless* when it has SLO class but no achievable gain: a deadline/program request past
+its (program) deadline, or whose ``bw`` against it exceeds ``demote_bw`` with an informed bound (a
+request still on the default bound is never declared hopeless before its deadline); a latency request
+none of whose remaining tokens can meet its due line even if served at ``latency_fast_fraction`` of
+its TBT per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tempo_sglang.core.tempo.store import BE, DL, LAT, PROG, ViewStore
+from tempo_sglang.core.views import DECODE_WEIGHT, DEFAULT_LENGTH_BOUND
+
+
+@dataclass
+class Scores:
+    """Per-row arrays (rows = the slot indices passed to `score`)."""
+
+    cls: np.ndarray  # effective class (BE once demoted)
+    rem: np.ndarray
+    pf_rem: np.ndarray
+    t_gen: np.ndarray
+    t_rem: np.ndarray
+    bw: np.ndarray
+    slack: np.ndarray  # seconds r can wait before it starts losing gain
+    due_lat: np.ndarray  # latency rows: due time of the next output token
+    gain: np.ndarray
+    density: np.ndarray
+    hopeless: np.ndarray
+
+
+def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
+          demote_bw: float = 1.0, latency_fast_fraction: float = 0.5) -> Scores:
+    """Compute `Scores` for the slots ``idx``."""
+    v = max(float(v), 1e-6)
+    p = max(float(p), 0.0)
+    demoted = store.demoted[idx]
+    cls0 = store.cls[idx]
+    cls = np.where(demoted, BE, cls0)
+    gen = store.gen[idx]
+    prompt = store.prompt[idx]
+    pf_rem = np.maximum(prompt - store.pre[idx], 0)
+    lb = store.lb[idx]
+    bound = np.minimum(np.where(np.isnan(lb), DEFAULT_LENGTH_BOUND, lb), store.max_new[idx])
+    rem = np.maximum(bound - gen, 1.0)
+    pf_time = pf_rem * p
+    t_gen = rem * v + pf_time
+
+    is_lat = cls == LAT
+    with np.errstate(invalid="ignore"):
+        tbt = np.where(is_lat, store.tbt[idx], 1.0)
+        due_lat = store.arrival[idx] + np.where(is_lat, store.ttft[idx], 0.0) + gen * tbt
+    # latency: tokens k = 0.. (from now) arrive at now + pf_time + (k+1) v, due at due_lat + k tbt
+    slack_lat = due_lat - now - pf_time - v
+    late = slack_lat < 0
+    catch_up = np.maximum(tbt - v, 1e-9)
+    lost = np.where(~late, 0.0, np.where(tbt > v, np.ceil(-slack_lat / catch_up), rem))
+    ach_tok = np.clip(rem - lost, 0.0, None)
+    gain_lat = DECODE_WEIGHT * ach_tok + np.where((gen == 0) & ~late, prompt, 0)
+    v_fast = np.minimum(v, latency_fast_fraction * tbt)
+    lost_fast = np.where(~late, 0.0, np.ceil(-(slack_lat + v - v_fast) / np.maximum(tbt - v_fast, 1e-9)))
+    lat_hopeless = (rem - lost_fast) <= 0
+
+    # deadline / program: all or nothing by the (program) deadline; urgency from the stage deadline
+    deadline = store.deadline[idx]
+    stage = store.stage_dl[idx]
+    due_dp = np.where((cls == PROG) & ~np.isnan(stage), stage, deadline)
+    t_left = deadline - now
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bw_final = np.where(t_left > 0, t_gen / t_left, np.inf)
+    dp_hopeless = (t_left <= 0) | (store.informed[idx] & (bw_final > demote_bw))
+    full = prompt + DECODE_WEIGHT * (gen + rem)
+    gain_dp = np.where(dp_hopeless, 0.0, full)
+
+    t_rem = np.where(is_lat, due_lat - now + (rem - 1) * tbt, due_dp - now)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bw = np.where(t_rem > 0, t_gen / t_rem, np.inf)
+    gain = np.where(is_lat, gain_lat, np.where((cls == DL) | (cls == PROG), gain_dp, 0.0))
+    slack = np.where(is_lat, slack_lat, due_dp - now - t_gen)
+    hopeless = np.where(is_lat, lat_hopeless, ((cls == DL) | (cls == PROG)) & dp_hopeless)
+    density = gain / t_gen
+
+    prog = np.flatnonzero((cls == PROG) & (store.pcode[idx] >= 0))
+    if prog.size:
+        codes, inv = np.unique(store.pcode[idx][prog], return_inverse=True)
+        g_sum = np.bincount(inv, weights=gain[prog], minlength=codes.size)
+        t_cp = np.zeros(codes.size)
+        np.maximum.at(t_cp, inv, t_gen[prog])
+        density[prog] = np.where(gain[prog] > 0, g_sum[inv] / t_cp[inv], 0.0)
+    return Scores(cls=cls, rem=rem, pf_rem=pf_rem, t_gen=t_gen, t_rem=t_rem, bw=bw, slack=slack,
+                  due_lat=due_lat, gain=gain, density=density, hopeless=hopeless)

@@ -1,0 +1,59 @@
+"""Cost-aware preemption: evict a running request only when it pays (SPEC section 3).
+
+Evicting running request r frees its slot and KV cache; r goes back to waiting and must recompute
+``prompt + generated`` tokens later. That recompute is a prefill that stalls every running stream for
+``tau = kv(r) * prefill_time_per_token`` seconds. Preempting r to admit a blocked waiting request w
+pays only when the gain it makes room for exceeds the gain it loses:
+
+- made room for: ``gain(w)`` if w cannot simply wait for the next natural release of a slot
+  (``slack(w) < t_release``), else 0 (it will get a slot in time anyway);
+- lost: ``gain(r)`` if r cannot absorb the delay (``slack(r) < tau + t_gen(w)``), plus the stall:
+  ``w_d`` for every due token of running latency streams that ``tau`` pushes past its due time.
+
+Eviction candidates are tried cheapest first (lowest density), incoming requests densest first; at
+most ``max_preempt`` evictions per pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tempo_sglang.core.views import DECODE_WEIGHT
+
+
+def stall_cost(tau: float, lat_ahead: np.ndarray, lat_tbt: np.ndarray) -> float:
+    """Gain lost by delaying the running latency streams by ``tau`` seconds.
+
+    ``lat_ahead`` = next due - now - v per stream (may be negative: those are late already and lose
+    nothing more to the stall than they would anyway).
+    """
+    if tau <= 0 or lat_ahead.size == 0:
+        return 0.0
+    over = tau - np.maximum(lat_ahead, 0.0)
+    hit = over > 0
+    return float(DECODE_WEIGHT * np.sum(np.ceil(over[hit] / lat_tbt[hit])))
+
+
+def choose_preemptions(incoming: np.ndarray, evictable: np.ndarray, gain: np.ndarray, slack: np.ndarray,
+                       t_gen: np.ndarray, kv: np.ndarray, p: float, t_release: float,
+                       lat_ahead: np.ndarray, lat_tbt: np.ndarray, max_preempt: int = 4) -> list[int]:
+    """Rows of ``evictable`` to preempt for rows of ``incoming`` (both in priority order)."""
+    out: list[int] = []
+    if incoming.size == 0 or evictable.size == 0 or max_preempt <= 0:
+        return out
+    ev = iter(evictable.tolist())
+    for w in incoming.tolist():
+        if len(out) >= max_preempt:
+            break
+        if slack[w] >= t_release:  # it can wait for a slot that frees naturally
+            continue
+        r = next(ev, None)
+        if r is None:
+            break
+        tau = float(kv[r]) * p
+        lost = gain[r] if slack[r] < tau + t_gen[w] else 0.0
+        if gain[w] > lost + stall_cost(tau, lat_ahead, lat_tbt):
+            out.append(r)
+        else:
+            break  # the cheapest eviction does not pay; dearer ones would not either (roughly)
+    return out
