@@ -25,7 +25,30 @@ def _after_verify(result, sampling_params, *args, **kwargs):
     from tempo_sglang.sglang.request_state import stamp_and_validate
 
     stamp_and_validate(sampling_params.custom_params)
+    intake = _program_intake()
+    if intake is not None:
+        intake.check_call(sampling_params.custom_params)  # ProgramGraphError (ValueError) -> HTTP 400
     return result
+
+
+def _program_intake():
+    """The tokenizer-process program registry (validates program DAGs at intake), if installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("tempo_sglang.sglang.program_intake") is None:
+        return None
+    from tempo_sglang.sglang import program_intake
+
+    return program_intake
+
+
+def _before_launch_server(*args, **kwargs):
+    """HTTP process only: add Tempo's routes to SGLang's FastAPI app before it starts serving."""
+    from sglang.srt.entrypoints import http_server
+
+    from tempo_sglang.sglang import routes
+
+    routes.install(http_server.app)
 
 
 def _after_create_generation_req(req, scheduler, recv_req, *args, **kwargs):
@@ -61,6 +84,11 @@ def register() -> None:
                           _after_create_generation_req, HookType.AFTER)
     HookRegistry.register("sglang.srt.managers.scheduler.Scheduler.get_output_streamer_class",
                           _after_get_output_streamer_class, HookType.AFTER)
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None:  # the HTTP/tokenizer process, not a spawned worker
+        HookRegistry.register("sglang.srt.entrypoints.http_server.launch_server",
+                              _before_launch_server, HookType.BEFORE)
     try:
         from tempo_sglang.sglang import scheduling
     except ImportError:
