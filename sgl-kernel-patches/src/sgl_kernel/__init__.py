@@ -34,7 +34,7 @@ def assign_req_to_token_pool_cpu(req_pool_indices: torch.Tensor, req_to_token: t
     ends = end_offset.tolist()
     rows = req_pool_indices.tolist()
     offset = 0
-    for row, start, end in zip(rows, starts, ends):
+    for row, start, end in zip(rows, starts, ends, strict=True):
         length = end - start
         if length <= 0:
             continue

@@ -1,1 +1,0 @@
-"""Import-time shims for running SGLang on a machine without CUDA."""
