@@ -138,7 +138,7 @@ class LengthModel:
                    depth, arrays["offsets"].astype(np.float32), meta)
 
 
-def _compile(forest, x_fit: np.ndarray, y_fit: np.ndarray, q: float) -> tuple[np.ndarray, ...]:
+def compile_forest(forest, x_fit: np.ndarray, y_fit: np.ndarray, q: float) -> tuple[np.ndarray, ...]:
     """Pad the fitted trees into flat arrays and store each leaf's ``q`` quantile of the targets."""
     trees = [est.tree_ for est in forest.estimators_]
     m = max(t.node_count for t in trees)
@@ -185,7 +185,7 @@ def train_length_model(x: np.ndarray, y: np.ndarray, config: ForestConfig | None
         n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, min_samples_leaf=cfg.min_samples_leaf,
         max_features=cfg.max_features, bootstrap=False, random_state=cfg.seed, n_jobs=1)
     forest.fit(xa, ya)
-    arrays = _compile(forest, xa, ya, cfg.quantile)
+    arrays = compile_forest(forest, xa, ya, cfg.quantile)
     meta = {"quantile": cfg.quantile, "n_samples": int(len(y)), "n_rows": int(len(ya)),
             "n_estimators": cfg.n_estimators, "max_depth": cfg.max_depth, "model": model_name}
     model = LengthModel(*arrays, offsets=np.zeros(len(CHECKPOINTS), np.float32), meta=meta)

@@ -161,8 +161,7 @@ class GraphLibrary:
             if same.any():
                 pool = same
         idx = np.flatnonzero(pool)
-        known = q.mask[:k].copy()
-        known[k - 1, 0] = False  # the open stage's call count is not final
+        known = q.mask[:k]  # the open stage's call count counts too: siblings usually arrive together
         diff = (self.attrs[idx, :k] - q.attrs[:k]) / ATTR_SCALES
         known_lib = self.attr_known[idx, :k] & known
         d = np.where(known_lib, diff * diff, 0.0).sum(axis=(1, 2))

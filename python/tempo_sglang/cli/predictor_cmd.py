@@ -1,0 +1,106 @@
+"""``tempo-sglang predictor``: report the analyzer's accuracy on held-out data, or seed a length model.
+
+    tempo-sglang predictor report [--data azure-conv,azure-code,humaneval,synthetic] [--json out.json]
+    tempo-sglang predictor seed --jsonl samples.jsonl --out length_model.npz [--quantile 0.95]
+
+``report`` trains on one part of each source and measures on the rest: coverage (share of requests at or
+under the bound) and tightness (mean bound/actual) at 0, 50 and 200 generated tokens, then program-match
+accuracy of partial programs against a library of finished ones. ``seed`` turns a JSONL of
+``{prompt, prompt_len, output_len, ...}`` samples (see `tempo_sglang.analyzer.samples`) into a model file
+the server loads with its analyzer's ``model_path``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+DEFAULT_SOURCES = "azure-conv,azure-code,humaneval,synthetic"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("predictor", help="length-predictor report and seeding",
+                                   description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="predictor_command", required=True)
+    rep = sub.add_parser("report", help="coverage, tightness and program-match accuracy on held-out data")
+    rep.add_argument("--data", default=DEFAULT_SOURCES,
+                     help="comma-separated sources: azure-conv, azure-code, humaneval, synthetic, or .jsonl paths")
+    rep.add_argument("--test-fraction", type=float, default=0.3)
+    rep.add_argument("--quantile", type=float, default=0.95)
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--limit", type=int, default=None, help="at most this many samples per source")
+    rep.add_argument("--programs", type=int, default=900,
+                     help="program graphs to generate (2/3 library, 1/3 queries); 0 skips matching")
+    rep.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    rep.set_defaults(func=run_report)
+    seed = sub.add_parser("seed", help="train a length model file from a seed JSONL")
+    seed.add_argument("--jsonl", required=True, help="samples: one {prompt?, prompt_len?, output_len, ...} a line")
+    seed.add_argument("--out", required=True, help="model file to write (.npz)")
+    seed.add_argument("--quantile", type=float, default=0.95)
+    seed.add_argument("--model-name", default=None, help="served model name recorded in the model file")
+    seed.set_defaults(func=run_seed)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from tempo_sglang.analyzer.data import load_source
+    from tempo_sglang.analyzer.evaluate import length_report, match_report
+    from tempo_sglang.analyzer.length_model import ForestConfig
+    from tempo_sglang.analyzer.samples import iter_split
+    from tempo_sglang.analyzer.synthetic import small_programs, workload_programs
+
+    out: dict = {"lengths": {}, "programs": {}}
+    cfg = ForestConfig(quantile=args.quantile, seed=args.seed)
+    print(f"== Length bounds (p{args.quantile * 100:g}), held-out split {args.test_fraction:.0%} ==")
+    for name in [s.strip() for s in args.data.split(",") if s.strip()]:
+        try:
+            samples, desc = load_source(name, seed=args.seed, limit=args.limit)
+        except ValueError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            return 2
+        if len(samples) < 20:
+            print(f"{name}: too few samples ({len(samples)}), skipped")
+            continue
+        train_idx, test_idx = iter_split(len(samples), args.test_fraction, args.seed)
+        report, _ = length_report([samples[i] for i in train_idx], [samples[i] for i in test_idx], desc, cfg)
+        print(f"[{name}] " + "\n".join(report.rows()))
+        out["lengths"][name] = {"source": desc, "n_train": report.n_train, "n_test": report.n_test,
+                                "points": {str(g): p for g, p in report.points.items()}}
+    if args.programs > 0:
+        print("== Program matching (partial DAG at every stage, no kind hint) ==")
+        sets = {"workloads": workload_programs(args.programs, args.seed),
+                "small-shapes": small_programs(args.programs, args.seed)}
+        for name, graphs in sets.items():
+            if not graphs:
+                print(f"[{name}] unavailable")
+                continue
+            cut = len(graphs) * 2 // 3
+            rep = match_report(graphs[:cut], graphs[cut:])
+            print(f"[{name}] " + "\n".join(rep.rows()))
+            out["programs"][name] = {k: v for k, v in vars(rep).items() if k != "by_stage"} | {
+                "by_stage": {str(s): a for s, a in rep.by_stage.items()}}
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=2)
+    return 0
+
+
+def run_seed(args: argparse.Namespace) -> int:
+    from tempo_sglang.analyzer.length_model import ForestConfig, train_length_model
+    from tempo_sglang.analyzer.samples import read_jsonl, to_arrays
+
+    try:
+        samples = read_jsonl(args.jsonl)
+    except OSError as exc:
+        print(f"tempo-sglang predictor seed: {exc}", file=sys.stderr)
+        return 2
+    if len(samples) < 10:
+        print(f"tempo-sglang predictor seed: {args.jsonl} has {len(samples)} usable samples; need >= 10",
+              file=sys.stderr)
+        return 2
+    x, y = to_arrays(samples)
+    model = train_length_model(x, y, ForestConfig(quantile=args.quantile), model_name=args.model_name)
+    model.save(args.out)
+    print(f"wrote {args.out}: {len(samples)} samples, p{args.quantile * 100:g} bound, "
+          f"{model.feature.shape[0]} trees, depth {model.depth}")
+    return 0

@@ -1,0 +1,63 @@
+"""The background trainer process: receives samples over ZMQ, retrains, and the new model is picked up."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tempo_sglang.analyzer import AnalyzerConfig, RequestAnalyzer
+from tempo_sglang.analyzer.data import synthetic_samples
+from tempo_sglang.analyzer.trainer import TrainerClient
+from tempo_sglang.core.views import DEFAULT_LENGTH_BOUND, RequestView
+from tempo_sglang.slo import SLOClass, TempoSLO
+
+
+def _wait(cond, timeout=90.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.timeout(180)
+def test_trainer_process_learns_from_pushed_samples(tmp_path):
+    client = TrainerClient.spawn(str(tmp_path), retrain_every=100, min_samples=100)
+    try:
+        samples, _ = synthetic_samples(150, seed=11)
+        time.sleep(0.5)  # let the PUSH socket connect; pushing never blocks either way
+        sent = sum(client.push(s) for s in samples)
+        assert sent == 150
+        path = []
+        assert _wait(lambda: path.append(client.poll_update()) or path[-1] is not None), "no model published"
+        assert path[-1].endswith("length_model.npz") and client.version == 1
+        assert (tmp_path / "samples.jsonl").read_text().count("\n") == 150
+    finally:
+        client.close()
+    assert client.process is None
+
+
+@pytest.mark.timeout(180)
+def test_analyzer_online_mode_picks_up_retrained_model(tmp_path):
+    cfg = AnalyzerConfig(online=True, trainer_dir=str(tmp_path), retrain_every=100, poll_interval_s=0.0)
+    an = RequestAnalyzer(cfg)
+    try:
+        samples, _ = synthetic_samples(120, seed=12)
+        time.sleep(0.5)
+        for i, s in enumerate(samples):
+            v = RequestView(rid=f"r{i}", slo=TempoSLO(slo_class=SLOClass(s.slo_class)), arrival=float(i),
+                            prompt_len=s.prompt_len, max_new_tokens=8192)
+            an.on_arrival(v)
+            assert v.length_bound == DEFAULT_LENGTH_BOUND
+            v.generated = s.output_len
+            an.on_finish(v, now=float(i) + 1)
+        assert _wait(an.poll), "the analyzer never picked up a model"
+        assert an.predictor.has_model and an.predictor.model.n_samples == 120
+        v = RequestView(rid="new", slo=TempoSLO(slo_class=SLOClass.BEST_EFFORT), arrival=0.0, prompt_len=300,
+                        max_new_tokens=8192)
+        an.on_arrival(v)
+        assert v.length_bound != DEFAULT_LENGTH_BOUND
+    finally:
+        an.close()
