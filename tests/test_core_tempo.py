@@ -1,0 +1,223 @@
+"""Tempo policy behaviour: pacing, starvation-freedom, demotion, rejection, preemption, frames.
+
+`StepLoop` is a minimal engine for these tests: fixed decode step time, prefill done in one step
+(first token at its end), and the Decision applied exactly as the policy contract says.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tempo_sglang.core.policy import EngineBudget
+from tempo_sglang.core.registry import make_policy
+from tempo_sglang.core.tempo.preemption import choose_preemptions
+from tempo_sglang.core.views import RequestView
+from tempo_sglang.slo import SLOClass, TempoSLO
+
+BE = TempoSLO()
+
+
+class StepLoop:
+    """Tiny continuous-batching engine driving a policy step by step."""
+
+    def __init__(self, policy, requests: list[RequestView], v: float = 0.01, max_running: int = 64,
+                 prefill_time_per_token: float = 0.0):
+        self.policy, self.v, self.max_running = policy, v, max_running
+        self.p = prefill_time_per_token
+        self.pending = sorted(requests, key=lambda r: r.arrival)
+        self.waiting: list[RequestView] = []
+        self.running: list[RequestView] = []
+        self.times: dict[str, list[float]] = {r.rid: [] for r in requests}
+        self.finished: dict[str, float] = {}
+        self.rejected: dict[str, str] = {}
+        self.parks = 0
+        self.now = 0.0
+
+    def step(self) -> None:
+        while self.pending and self.pending[0].arrival <= self.now:
+            self.waiting.append(self.pending.pop(0))
+        budget = EngineBudget(now=self.now, max_running=self.max_running, kv_free_tokens=10**9,
+                              token_budget=8192, decode_step_time=self.v, prefill_time_per_token=self.p)
+        d = self.policy.schedule(list(self.waiting), list(self.running), budget)
+        by_rid = {r.rid: r for r in self.waiting + self.running}
+        waiting = {r.rid for r in self.waiting}
+        drop = set(d.reject)
+        self.rejected.update(d.reject)
+        for rid in d.demote:
+            by_rid[rid].demoted = True
+        running = [r for r in self.running if r.rid not in set(d.preempt)]
+        for rid in d.preempt:
+            by_rid[rid].prefilled = 0  # KV freed: recomputed when admitted again
+            waiting.add(rid)
+        for rid in d.admit:
+            if rid in waiting and rid not in drop and len(running) < self.max_running:
+                waiting.discard(rid)
+                running.append(by_rid[rid])
+        self.running = running
+        self.waiting = [r for r in self.waiting + [by_rid[x] for x in d.preempt]
+                        if r.rid in waiting and r.rid not in drop]
+        parked = set(d.park)
+        self.parks += len(parked)
+        end = self.now + self.v
+        for r in self.running:
+            if r.prefilled < r.prompt_len:
+                r.prefilled = r.prompt_len
+            elif r.rid in parked:
+                continue
+            r.generated += 1
+            self.times[r.rid].append(end)
+            if r.generated >= r.true_output_len:
+                self.finished[r.rid] = end
+                self.policy.on_finish(r, end)
+        self.running = [r for r in self.running if r.rid not in self.finished]
+        self.now = end
+
+    def run(self, steps: int) -> None:
+        for _ in range(steps):
+            self.step()
+
+
+def lat_request(i: int, arrival: float, ttft: float, tbt: float, n: int) -> RequestView:
+    slo = TempoSLO(SLOClass.LATENCY, ttft_ms=ttft * 1000, tbt_ms=tbt * 1000)
+    return RequestView(f"l{i}", slo, arrival, prompt_len=32, max_new_tokens=n, true_output_len=n,
+                       length_bound=n)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(2, 20), st.integers(1, 10), st.integers(1, 60)),
+                min_size=1, max_size=24))
+def test_pacing_never_misses_a_due_token_when_capacity_suffices(specs):
+    v = 0.01
+    reqs = [lat_request(i, a, ttft_steps * v, tbt_steps * v, n) for i, (a, ttft_steps, tbt_steps, n) in
+            enumerate(specs)]
+    loop = StepLoop(make_policy("tempo"), reqs, v=v, max_running=64)
+    loop.run(int(1.2 / v) + max(t * n for _, _, t, n in specs) + 50)
+    for r in reqs:
+        times = loop.times[r.rid]
+        assert len(times) == r.true_output_len and not r.demoted
+        for j, t in enumerate(times):
+            assert t <= r.token_due(j) + 1e-9, (r.rid, j, t, r.token_due(j))
+
+
+def test_pacing_parks_streams_ahead_of_their_line():
+    v = 0.01
+    reqs = [lat_request(i, 0.0, 0.05, 0.1, 40) for i in range(8)]  # TBT = 10 steps
+    loop = StepLoop(make_policy("tempo"), reqs, v=v)
+    loop.run(500)
+    assert loop.parks > 8 * 40 * 5  # most steps skipped ...
+    assert all(len(loop.times[r.rid]) == 40 for r in reqs)  # ... and every token still delivered
+    unpaced = StepLoop(make_policy("tempo", pacing=False), [lat_request(i, 0.0, 0.05, 0.1, 40)
+                                                            for i in range(8)], v=v)
+    unpaced.run(100)
+    assert unpaced.parks == 0
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 6))
+def test_best_effort_is_never_starved(seed, max_running):
+    """SLO work arrives all the time, far beyond capacity; every best-effort request still finishes."""
+    rng = np.random.default_rng(seed)
+    v, steps = 0.01, 700
+    reqs = []
+    for i in range(steps // 2):  # ~11 tokens of SLO demand per step against <= 6 of capacity
+        slo = TempoSLO(SLOClass.DEADLINE, deadline_ms=float(rng.uniform(500, 3000)))
+        n = int(rng.integers(5, 40))
+        reqs.append(RequestView(f"d{i}", slo, i * 2 * v, 16, n, true_output_len=n, length_bound=n))
+    for i in range(4):
+        n = int(rng.integers(5, 30))
+        reqs.append(RequestView(f"be{i}", BE, float(rng.uniform(0, 0.2)), 16, n, true_output_len=n))
+    loop = StepLoop(make_policy("tempo"), reqs, v=v, max_running=max_running)
+    loop.run(steps)
+    assert loop.pending == []  # SLO arrivals went on for the whole run
+    assert all(f"be{i}" in loop.finished for i in range(4))
+
+
+def test_demotion_of_hopeless_requests():
+    pol = make_policy("tempo")
+    dl = TempoSLO(SLOClass.DEADLINE, deadline_ms=1000)
+    waiting = [
+        RequestView("infeasible", dl, 0.0, 10, 1000, length_bound=500),  # 500 * 0.01 s > 1 s left
+        RequestView("unknown", dl, 0.0, 10, 1000),  # default bound only: never declared hopeless early
+        RequestView("past", dl, -2.0, 10, 1000, length_bound=5),  # deadline passed
+        RequestView("fine", dl, 0.0, 10, 1000, length_bound=50),
+    ]
+    lat = TempoSLO(SLOClass.LATENCY, ttft_ms=100, tbt_ms=10)
+    running = [RequestView("stream", lat, -10.0, 10, 20, prefilled=10, generated=5, length_bound=10)]
+    budget = EngineBudget(now=0.0, max_running=8, kv_free_tokens=10**6, token_budget=512, decode_step_time=0.01)
+    d = pol.schedule(waiting, running, budget)
+    assert set(d.demote) == {"infeasible", "past", "stream"}
+    assert "fine" in d.admit and "unknown" in d.admit and not d.reject
+    oracle = make_policy("oracle")  # the oracle knows "unknown" needs 900 tokens: hopeless
+    waiting[1].true_output_len = 900
+    assert "unknown" in oracle.schedule(waiting[1:2], [], budget).demote
+
+
+def test_rejection_past_max_wait():
+    slo = TempoSLO(SLOClass.DEADLINE, deadline_ms=60000, max_wait_ms=500)
+    waiting = [RequestView("old", slo, 0.0, 10, 10), RequestView("new", slo, 0.8, 10, 10),
+               RequestView("started", slo, 0.0, 10, 10, generated=3)]
+    budget = EngineBudget(now=1.0, max_running=8, kv_free_tokens=10**6, token_budget=512, decode_step_time=0.01)
+    d = make_policy("tempo").schedule(waiting, [], budget)
+    assert list(d.reject) == ["old"] and "max_wait" in d.reject["old"]
+    assert "old" not in d.admit and {"new", "started"} <= set(d.admit)
+
+
+def test_oracle_prefers_truly_short_requests():
+    dl = TempoSLO(SLOClass.DEADLINE, deadline_ms=60000)
+    waiting = [RequestView("long", dl, 0.0, 10, 1000, length_bound=400, true_output_len=390),
+               RequestView("short", dl, 0.1, 10, 1000, length_bound=400, true_output_len=10)]
+    budget = EngineBudget(now=1.0, max_running=1, kv_free_tokens=10**6, token_budget=512, decode_step_time=0.01)
+    assert make_policy("oracle").schedule(waiting, [], budget).admit[0] == "short"
+    assert make_policy("tempo").schedule(waiting, [], budget).admit[0] == "long"  # same bound: FCFS tie
+
+
+def test_cheap_pass_between_frames_reuses_the_order():
+    dl = TempoSLO(SLOClass.DEADLINE, deadline_ms=60000)
+    waiting = [RequestView(f"w{i}", dl, 0.0, 10, 100, length_bound=10 + i) for i in range(20)]
+    running = [RequestView("r", dl, 0.0, 10, 100, prefilled=10, generated=1, length_bound=50)]
+    pol = make_policy("tempo", frame_seconds=10.0)
+    budget = EngineBudget(now=1.0, max_running=1, kv_free_tokens=10**6, token_budget=512, decode_step_time=0.01)
+    first = pol.schedule(waiting, running, budget)
+    running[0].generated += 1
+    second = pol.schedule(waiting, running, budget)
+    assert pol.full_passes == 1 and second.admit == first.admit
+    waiting.append(RequestView("new", dl, 1.0, 10, 100, length_bound=1))
+    third = pol.schedule(waiting, running, budget)
+    assert pol.full_passes == 2 and third.admit[0] == "new"
+
+
+def test_preemption_only_when_it_pays():
+    gain = np.array([5000.0, 100.0, 10.0])  # rows: 0 incoming, 1 cheap victim, 2 other
+    slack = np.array([0.05, 100.0, 100.0])
+    t_gen = np.array([1.0, 1.0, 1.0])
+    kv = np.array([10, 100, 100])
+    empty = np.empty(0)
+    args = dict(gain=gain, slack=slack, t_gen=t_gen, kv=kv, p=1e-4, lat_ahead=empty, lat_tbt=empty)
+    assert choose_preemptions(np.array([0]), np.array([1]), t_release=1.0, **args) == [1]
+    # the incoming request can wait for a natural release: no preemption
+    assert choose_preemptions(np.array([0]), np.array([1]), t_release=0.01, **args) == []
+    # the victim would lose more than the incoming gains
+    gain2 = np.array([50.0, 100.0, 10.0])
+    slack2 = np.array([0.05, 0.0, 100.0])
+    assert choose_preemptions(np.array([0]), np.array([1]), t_release=1.0,
+                              **{**args, "gain": gain2, "slack": slack2}) == []
+    # a recompute stall that makes many latency tokens late outweighs the gain
+    ahead = np.zeros(100)
+    tbt = np.full(100, 0.001)
+    big_kv = np.array([10, 10**5, 100])
+    assert choose_preemptions(np.array([0]), np.array([1]), t_release=1.0,
+                              **{**args, "kv": big_kv, "lat_ahead": ahead, "lat_tbt": tbt}) == []
+
+
+def test_tempo_preempts_for_an_urgent_dense_request():
+    lat = TempoSLO(SLOClass.LATENCY, ttft_ms=200, tbt_ms=50)
+    running = [RequestView("be_run", BE, 0.0, 10, 5000, prefilled=10, generated=10, length_bound=4000),
+               RequestView("be_run2", BE, 0.5, 10, 5000, prefilled=10, generated=10, length_bound=4000)]
+    waiting = [RequestView("urgent", lat, 0.95, 50, 40, length_bound=40)]
+    budget = EngineBudget(now=1.0, max_running=2, kv_free_tokens=10**6, token_budget=512,
+                          decode_step_time=0.01, prefill_time_per_token=1e-5)
+    d = make_policy("tempo").schedule(waiting, running, budget)
+    assert d.preempt == ["be_run2"]  # the oldest best-effort request keeps its residual slot
+    assert d.admit == ["urgent"]
