@@ -114,3 +114,11 @@ def test_malformed_program_call_raises_before_changing_anything():
     assert bad.length_bound is None and "b" not in an.tracker.get("p").calls
     with pytest.raises(ProgramGraphError, match="reused"):
         an.on_arrival(_program_view("p", "a"))
+
+
+def test_progress_without_arrival_predicts_without_registering_the_program():
+    an = RequestAnalyzer()
+    v = _program_view("p", "a")
+    v.generated = 10
+    an.on_progress(v)
+    assert v.length_bound == DEFAULT_LENGTH_BOUND and "p" not in an.tracker

@@ -25,17 +25,20 @@ def _wait(cond, timeout=90.0):
 @pytest.mark.timeout(180)
 def test_trainer_process_learns_from_pushed_samples(tmp_path):
     client = TrainerClient.spawn(str(tmp_path), retrain_every=100, min_samples=100)
+    other_rank = TrainerClient(str(tmp_path))  # connect-only, like a second TP rank
     try:
         samples, _ = synthetic_samples(150, seed=11)
-        time.sleep(0.5)  # let the PUSH socket connect; pushing never blocks either way
-        sent = sum(client.push(s) for s in samples)
+        time.sleep(0.5)  # let the PUSH sockets connect; pushing never blocks either way
+        sent = sum(client.push(s) for s in samples[:75]) + sum(other_rank.push(s) for s in samples[75:])
         assert sent == 150
         path = []
         assert _wait(lambda: path.append(client.poll_update()) or path[-1] is not None), "no model published"
         assert path[-1].endswith("length_model.npz") and client.version == 1
         assert (tmp_path / "samples.jsonl").read_text().count("\n") == 150
+        assert _wait(lambda: other_rank.poll_update() is not None), "second client saw no model"
     finally:
         client.close()
+        other_rank.close()
     assert client.process is None
 
 

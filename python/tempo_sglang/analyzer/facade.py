@@ -13,6 +13,10 @@ Hooks (the simulator and the SGLang plugin call exactly these, on their own cloc
 Oracle mode (benchmarks only) sets the bound to ``view.true_output_len``. Nothing here blocks on
 training: finished samples go to a background trainer process over ZMQ, and retrained models are
 picked up by `poll` (called from the hooks at most once per ``poll_interval_s`` of wall time).
+
+Under tensor/data parallelism every rank must decide alike: spawn the trainer on one rank, join it from
+the others with ``trainer_connect_only``, set ``poll_interval_s=float("inf")`` and call `poll` at a point
+all ranks share (the same step), so every rank swaps models at the same step.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class AnalyzerConfig:
     oracle: bool = False
     online: bool = False  # start a background trainer and learn from finished requests
     trainer_dir: str | None = None  # trainer's sample log and sockets (default: a temp dir)
+    trainer_connect_only: bool = False  # join a trainer another process started in ``trainer_dir``
     seed_jsonl: str | None = None  # seed samples the trainer starts from
     retrain_every: int = 200  # finished requests between retrains
     keep_text: bool = False  # send prompt text to the trainer (hashed features need it)
@@ -80,9 +85,14 @@ class RequestAnalyzer:
         self._last_sweep = -float("inf")
         if cfg.online:
             from tempo_sglang.analyzer.trainer import TrainerClient
-            self._trainer = TrainerClient.spawn(cfg.trainer_dir, model_path=cfg.model_path,
-                                                seed_jsonl=cfg.seed_jsonl, retrain_every=cfg.retrain_every,
-                                                quantile=cfg.quantile, model_name=cfg.model_name)
+            if cfg.trainer_connect_only:
+                if cfg.trainer_dir is None:
+                    raise ValueError("trainer_connect_only needs trainer_dir")
+                self._trainer = TrainerClient(cfg.trainer_dir)
+            else:
+                self._trainer = TrainerClient.spawn(cfg.trainer_dir, model_path=cfg.model_path,
+                                                    seed_jsonl=cfg.seed_jsonl, retrain_every=cfg.retrain_every,
+                                                    quantile=cfg.quantile, model_name=cfg.model_name)
 
     # ---- hooks ---------------------------------------------------------------------------
     def on_arrival(self, view: RequestView, prompt_text: str | None = None) -> None:
@@ -102,9 +112,9 @@ class RequestAnalyzer:
     def on_progress(self, view: RequestView) -> None:
         """Tokens were generated: re-predict once every ``refine_every`` tokens (else a no-op)."""
         state = view.extra.get(STATE_KEY)
-        if state is None:
-            self.on_arrival(view)
-            return
+        if state is None:  # never announced: predict from its features, leave program tracking alone
+            state = view.extra[STATE_KEY] = _State(featurize_view(view, None, self.config.model_name),
+                                                   -self.config.refine_every, None)
         if view.generated - state.refined_at < self.config.refine_every and not self._overrun(view):
             return
         state.refined_at = view.generated
