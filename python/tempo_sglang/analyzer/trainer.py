@@ -170,7 +170,10 @@ def run(args: argparse.Namespace) -> int:
             if stop:
                 break
             if len(samples) >= args.min_samples and (pending >= args.retrain_every or (force and pending)):
-                version = _train_and_publish(list(samples), args, version, pub)
+                try:
+                    version = _train_and_publish(list(samples), args, version, pub)
+                except Exception as exc:  # keep serving the last model; never die on a bad fit
+                    print(f"tempo-sglang trainer: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                 pending = 0
         if version and time.monotonic() - last_beat >= HEARTBEAT_S:
             pub.send_json({"version": version, "path": args.model_path, "n_samples": len(samples)})
