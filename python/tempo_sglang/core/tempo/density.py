@@ -10,14 +10,17 @@ For request r at time ``now`` with ``v`` the decode step time and ``p`` the pref
 - ``gain``: the SLO-meeting gain still achievable. Already secured or already lost gain is excluded:
   a latency request counts only the output tokens that can still meet their due time if served every
   step from now on, plus its prompt while its first token can still be on time; a deadline or program
-  call counts ``input + w_d * output`` while it is feasible, else 0;
+  call counts ``input + w_d * output``, discounted by ``1 / bw**2`` when the bound says it does not
+  fit (``bw > 1``: the bound is conservative, the true length is usually shorter), 0 when hopeless;
 - ``density = gain / t_gen``; a program call gets its program's density: the sum of the live calls'
   gain over the program's critical-path time (the longest ``t_gen`` among its live calls, which run
   in parallel).
 
 A request is *hopeless* when it has SLO class but no achievable gain: a deadline/program request past
-its (program) deadline, or whose ``bw`` against it exceeds ``demote_bw`` with an informed bound (a
-request still on the default bound is never declared hopeless before its deadline); a latency request
+its (program) deadline or unable to fit even its prefill and one token before it, or whose ``bw``
+against it exceeds ``demote_bw`` with an exact length (oracle) or ``demote_bw * bound_slack`` with an
+analyzer bound (a conservative bound alone cannot prove a request hopeless; a request still on the
+default bound is never declared hopeless before its deadline); a latency request
 none of whose remaining tokens can meet its due line even if served at ``latency_fast_fraction`` of
 its TBT per token.
 """
@@ -50,8 +53,13 @@ class Scores:
 
 
 def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
-          demote_bw: float = 1.0, latency_fast_fraction: float = 0.5) -> Scores:
-    """Compute `Scores` for the slots ``idx``."""
+          demote_bw: float = 1.0, bound_slack: float = 3.0, latency_fast_fraction: float = 0.5,
+          v_floor: float | None = None) -> Scores:
+    """Compute `Scores` for the slots ``idx``.
+
+    ``v_floor`` (default ``v``): the fastest step time seen lately; hopelessness is judged with it, so
+    a request is not demoted because the batch happens to be slow right now.
+    """
     v = max(float(v), 1e-6)
     p = max(float(p), 0.0)
     demoted = store.demoted[idx]
@@ -86,11 +94,14 @@ def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
     stage = store.stage_dl[idx]
     due_dp = np.where((cls == PROG) & ~np.isnan(stage), stage, deadline)
     t_left = deadline - now
+    v_opt = min(v, v_floor) if v_floor is not None and v_floor > 0 else v
     with np.errstate(divide="ignore", invalid="ignore"):
         bw_final = np.where(t_left > 0, t_gen / t_left, np.inf)
-    dp_hopeless = (t_left <= 0) | (store.informed[idx] & (bw_final > demote_bw))
+        bw_opt = np.where(t_left > 0, (rem * v_opt + pf_time) / t_left, np.inf)
+    limit = demote_bw if store.oracle else demote_bw * bound_slack
+    dp_hopeless = (t_left < pf_time + v_opt) | (store.informed[idx] & (bw_opt > limit))
     full = prompt + DECODE_WEIGHT * (gen + rem)
-    gain_dp = np.where(dp_hopeless, 0.0, full)
+    gain_dp = np.where(dp_hopeless, 0.0, full / np.maximum(bw_final, 1.0) ** 2)
 
     t_rem = np.where(is_lat, due_lat - now + (rem - 1) * tbt, due_dp - now)
     with np.errstate(divide="ignore", invalid="ignore"):

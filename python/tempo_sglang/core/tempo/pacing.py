@@ -4,11 +4,17 @@ A latency request only earns a token if it arrives by its due time; arriving ear
 A decoding latency request whose next token is due at least ``(2 + margin_steps)`` step times from
 now can skip this step (be parked, keeping its KV) and still be served in time: parked now, its next
 token comes at the end of the next step at the latest. It falls back toward its line and is served
-again. That hands the step's capacity to others ("just enough bandwidth").
+again. That hands the step's capacity to others ("just enough bandwidth"). Slack is also what absorbs
+the stall of a prefill chunk, so a stream is parked only beyond a *cushion* of the pending prefill
+work (at most one chunk): streams bank that much slack first, then coast on their due line.
 
 A prefill chunk stalls every decode in the same step, so the prompt tokens computed per step are
 budgeted from the smallest slack among running latency streams that can still be on time:
-``v + P * prefill_time_per_token <= slack_min - margin_steps * v``.
+``v + P * prefill_time_per_token <= slack_min - margin_steps * v``. Latency requests still waiting for
+their first token need prefill throughput too: with their prompts ordered by TTFT due time, the
+prefill rate must reach ``r = max_k sum_{j<=k} prompt_j / (due_k - now)`` tokens per second, i.e.
+``P >= r v / (1 - r p)`` per step; the budget is the larger of the two (a stalled stream catches up
+since ``v < tbt``, a missed first token costs the prompt's gain).
 """
 
 from __future__ import annotations
@@ -23,12 +29,23 @@ def decoding_latency(cls: np.ndarray, pf_rem: np.ndarray, gen: np.ndarray) -> np
     return (cls == LAT) & (pf_rem == 0) & (gen > 0)
 
 
+def ttft_prefill_rate(ttft_ahead: np.ndarray, prompt_left: np.ndarray) -> float:
+    """Prompt tokens per second needed for every first token to be due-on-time (EDF order)."""
+    ok = ttft_ahead > 0
+    if not ok.any():
+        return 0.0
+    order = np.argsort(ttft_ahead[ok], kind="stable")
+    need = np.cumsum(prompt_left[ok][order])
+    return float(np.max(need / ttft_ahead[ok][order]))
+
+
 def prefill_budget(ahead: np.ndarray, mask: np.ndarray, v: float, p: float, token_budget: int,
-                   margin_steps: float = 1.0, min_tokens: int = 32) -> int | None:
+                   margin_steps: float = 1.0, min_tokens: int = 32, ttft_rate: float = 0.0) -> int | None:
     """Prompt tokens allowed this step so that streams in ``mask`` keep their due line.
 
     ``ahead`` = next due - now per row. Rows already too late to save (``ahead < v``) do not
-    constrain the budget. ``None`` when nothing constrains it or the prefill cost is unknown.
+    constrain the budget. ``ttft_rate`` (see `ttft_prefill_rate`) raises it. ``None`` when nothing
+    constrains it or the prefill cost is unknown.
     """
     if p <= 0:
         return None
@@ -37,10 +54,14 @@ def prefill_budget(ahead: np.ndarray, mask: np.ndarray, v: float, p: float, toke
     if rows.size == 0:
         return None
     allowed = (float(rows.min()) - (1.0 + margin_steps) * v) / p
-    upper = max(int(token_budget), min_tokens)
-    return int(min(upper, max(min_tokens, np.floor(allowed))))
+    if ttft_rate > 0:
+        allowed = max(allowed, ttft_rate * v / (1.0 - ttft_rate * p) if ttft_rate * p < 1.0 else np.inf)
+    floor = max(min_tokens, int(v / p))  # a chunk may always cost one decode step
+    upper = max(int(token_budget), floor)
+    return int(min(upper, max(floor, np.floor(allowed))))
 
 
-def park_mask(ahead: np.ndarray, mask: np.ndarray, step_time: float, margin_steps: float = 2.0) -> np.ndarray:
-    """Rows in ``mask`` far enough ahead of their due line to skip this step."""
-    return mask & (ahead >= (2.0 + margin_steps) * step_time)
+def park_mask(ahead: np.ndarray, mask: np.ndarray, step_time: float, margin_steps: float = 2.0,
+              cushion: float = 0.0) -> np.ndarray:
+    """Rows in ``mask`` far enough ahead of their due line (beyond ``cushion`` s) to skip this step."""
+    return mask & (ahead >= (2.0 + margin_steps) * step_time + cushion)

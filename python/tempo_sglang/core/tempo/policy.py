@@ -27,7 +27,7 @@ import numpy as np
 from tempo_sglang.core.policy import Decision, EngineBudget
 from tempo_sglang.core.tempo.density import Scores, score
 from tempo_sglang.core.tempo.gmax import gmax_select
-from tempo_sglang.core.tempo.pacing import decoding_latency, park_mask, prefill_budget
+from tempo_sglang.core.tempo.pacing import decoding_latency, park_mask, prefill_budget, ttft_prefill_rate
 from tempo_sglang.core.tempo.preemption import choose_preemptions
 from tempo_sglang.core.tempo.store import BE, LAT, ViewStore
 from tempo_sglang.core.views import RequestView
@@ -57,6 +57,9 @@ class TempoPolicy:
         self._last_ir = _EMPTY
         self._last_iw = _EMPTY
         self._admit: list[str] = []
+        self._blocked = False
+        self._pending_prefill = 0.0  # prompt tokens waiting to be computed (last full pass)
+        self._v_floor: float | None = None  # fastest decode step time seen (slowly forgotten)
         self.full_passes = 0
         self.last: tuple[np.ndarray, Scores] | None = None  # rows and scores of the last full pass
 
@@ -65,6 +68,9 @@ class TempoPolicy:
                  budget: EngineBudget) -> Decision:
         """One scheduling point: full pass when something changed or a frame ended, else cheap."""
         now = budget.now
+        v = budget.decode_step_time
+        if v > 0:
+            self._v_floor = v if self._v_floor is None else min(v, self._v_floor * 1.001)
         refresh = self._passes >= self.frame_steps or now - self._frame_time >= self.frame_seconds
         ir, iw, n_new = self.store.sync(waiting, running, refresh)
         changed = (refresh or n_new > 0 or not np.array_equal(ir, self._last_ir)
@@ -86,7 +92,12 @@ class TempoPolicy:
 
     # ---- passes ------------------------------------------------------------------------------
     def _pace(self, sc: Scores, n_running: int, ir: np.ndarray, budget: EngineBudget,
-              decision: Decision, exclude: set[int] | None = None) -> None:
+              decision: Decision, exclude: set[int] | None = None, blocked: bool = False) -> None:
+        """Prefill budget and parking for the running rows ``0..n_running-1`` of ``sc``.
+
+        No stream is parked while waiting work is blocked on slots or KV (``blocked``): a parked
+        stream holds its slot and KV for longer, so then every stream runs flat out instead.
+        """
         st = self.store
         v, p = max(budget.decode_step_time, 1e-6), max(budget.prefill_time_per_token, 0.0)
         cls, pf_rem = sc.cls[:n_running], sc.pf_rem[:n_running]
@@ -94,24 +105,27 @@ class TempoPolicy:
         if not mask.any():
             return
         ahead = sc.due_lat[:n_running] - budget.now
+        first = (sc.cls == LAT) & (sc.pf_rem > 0)  # latency prompts awaiting their first token
+        rate = ttft_prefill_rate(sc.due_lat[first] - budget.now - v, sc.pf_rem[first]) if first.any() else 0.0
         decision.prefill_token_budget = prefill_budget(
-            ahead, mask, v, p, budget.token_budget, self.prefill_margin_steps, self.min_prefill_tokens)
-        if not self.pacing:
+            ahead, mask, v, p, budget.token_budget, self.prefill_margin_steps, self.min_prefill_tokens, rate)
+        if not self.pacing or blocked:
             return
         step = v + (decision.prefill_token_budget or 0) * p
-        parked = np.flatnonzero(park_mask(ahead, mask, step, self.park_margin_steps))
+        cushion = min(self._pending_prefill, float(budget.token_budget)) * p
+        parked = np.flatnonzero(park_mask(ahead, mask, step, self.park_margin_steps, cushion))
         if exclude:
             parked = [k for k in parked.tolist() if k not in exclude]
         decision.park = st.rids[ir[parked]].tolist()
 
     def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
         return score(self.store, idx, budget.now, budget.decode_step_time, budget.prefill_time_per_token,
-                     demote_bw=self.demote_bw)
+                     demote_bw=self.demote_bw, v_floor=self._v_floor)
 
     def _cheap_pass(self, ir: np.ndarray, budget: EngineBudget) -> Decision:
         decision = Decision(admit=list(self._admit))
         if ir.size:
-            self._pace(self._score(ir, budget), ir.size, ir, budget, decision)
+            self._pace(self._score(ir, budget), ir.size, ir, budget, decision, blocked=self._blocked)
         return decision
 
     def _full_pass(self, ir: np.ndarray, iw: np.ndarray, budget: EngineBudget) -> Decision:
@@ -186,7 +200,11 @@ class TempoPolicy:
                 self.max_preempt)
             preempted = set(picks)
             decision.preempt = st.rids[idx[picks]].tolist() if picks else []
-        self._pace(sc, n_r, ir, budget, decision, exclude=preempted)
+        self._pending_prefill = float(sc.pf_rem[alive].sum())
+        head = order[:1]
+        self._blocked = bool(head.size) and (free <= len(preempted)
+                                             or float(sc.pf_rem[head[0]]) > budget.kv_free_tokens)
+        self._pace(sc, n_r, ir, budget, decision, exclude=preempted, blocked=self._blocked)
         self.last = (idx, sc)
         return decision
 
