@@ -92,7 +92,6 @@ def format_report(results: list[LiveResult], duration: float) -> str:
     summary = summarize([r.record for r in results], duration)
     lines = [f"{'class':<12} {'requests':>8} {'met':>5} {'attainment':>11} {'gain':>10} {'demoted':>8}"]
     for cls, stats in summary["per_class"].items():
-        units = stats.get("num_units", 0) or stats["num_requests"]
         met = stats.get("num_met", 0)
         att = f"{stats['slo_attainment']:.0f}%" if cls != "best_effort" else "-"
         lines.append(f"{cls:<12} {stats['num_requests']:>8} {met if cls != 'best_effort' else '-':>5} "
