@@ -85,14 +85,21 @@ def lat_request(i: int, arrival: float, ttft: float, tbt: float, n: int) -> Requ
                        length_bound=n)
 
 
+def pressured_deadline(i: int = 0, n: int = 300, v: float = 0.01) -> RequestView:
+    """A long deadline request needing ~2/3 of the steps: contention that makes pacing worthwhile."""
+    slo = TempoSLO(SLOClass.DEADLINE, deadline_ms=n * v * 1.5 * 1000)
+    return RequestView(f"d{i}", slo, 0.0, prompt_len=16, max_new_tokens=n, true_output_len=n, length_bound=n)
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(2, 20), st.integers(1, 10), st.integers(1, 60)),
-                min_size=1, max_size=24))
-def test_pacing_never_misses_a_due_token_when_capacity_suffices(specs):
+                min_size=1, max_size=24), st.booleans())
+def test_pacing_never_misses_a_due_token_when_capacity_suffices(specs, contended):
     v = 0.01
     reqs = [lat_request(i, a, ttft_steps * v, tbt_steps * v, n) for i, (a, ttft_steps, tbt_steps, n) in
             enumerate(specs)]
-    loop = StepLoop(make_policy("tempo"), reqs, v=v, max_running=64)
+    extra = [pressured_deadline(v=v)] if contended else []
+    loop = StepLoop(make_policy("tempo"), reqs + extra, v=v, max_running=64)
     loop.run(int(1.2 / v) + max(t * n for _, _, t, n in specs) + 50)
     for r in reqs:
         times = loop.times[r.rid]
@@ -101,17 +108,21 @@ def test_pacing_never_misses_a_due_token_when_capacity_suffices(specs):
             assert t <= r.token_due(j) + 1e-9, (r.rid, j, t, r.token_due(j))
 
 
-def test_pacing_parks_streams_ahead_of_their_line():
+def test_pacing_parks_streams_ahead_of_their_line_only_under_contention():
     v = 0.01
     reqs = [lat_request(i, 0.0, 0.05, 0.1, 40) for i in range(8)]  # TBT = 10 steps
-    loop = StepLoop(make_policy("tempo"), reqs, v=v)
+    loop = StepLoop(make_policy("tempo"), [*reqs, pressured_deadline(v=v)], v=v)
     loop.run(500)
-    assert loop.parks > 8 * 40 * 5  # most steps skipped ...
+    assert loop.parks > 8 * 20 * 5  # most steps skipped while the deadline request runs ...
     assert all(len(loop.times[r.rid]) == 40 for r in reqs)  # ... and every token still delivered
+    assert "d0" in loop.finished
     unpaced = StepLoop(make_policy("tempo", pacing=False), [lat_request(i, 0.0, 0.05, 0.1, 40)
-                                                            for i in range(8)], v=v)
+                                                            for i in range(8)] + [pressured_deadline(v=v)], v=v)
     unpaced.run(100)
     assert unpaced.parks == 0
+    idle = StepLoop(make_policy("tempo"), [lat_request(i, 0.0, 0.05, 0.1, 40) for i in range(8)], v=v)
+    idle.run(100)
+    assert idle.parks == 0  # nothing else needs the steps: streams run ahead and finish early
 
 
 @settings(max_examples=5, deadline=None)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from tempo_sglang.core.policy import Decision, EngineBudget
+from tempo_sglang.core.tempo.admission import admission_order, kv_admissible
 from tempo_sglang.core.tempo.density import Scores, score
 from tempo_sglang.core.tempo.gmax import gmax_select
 from tempo_sglang.core.tempo.pacing import decoding_latency, park_mask, prefill_budget, ttft_prefill_rate
@@ -42,7 +43,8 @@ class TempoPolicy:
                  gmax_p: float = 0.95, pacing: bool = True, park_margin_steps: float = 2.0,
                  prefill_margin_steps: float = 1.0, min_prefill_tokens: int = 32,
                  demote_bw: float = 1.0, be_share: float = 0.03, be_max_wait_s: float = 60.0,
-                 max_preempt: int = 4, honor_max_wait: bool = True, **_: Any):
+                 max_preempt: int = 4, honor_max_wait: bool = True, pressure_bw: float = 0.5,
+                 kv_growth_ratio: float = 0.5, **_: Any):
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
         self.frame_steps, self.frame_seconds = int(frame_steps), float(frame_seconds)
@@ -51,6 +53,8 @@ class TempoPolicy:
         self.min_prefill_tokens, self.demote_bw = int(min_prefill_tokens), float(demote_bw)
         self.be_share, self.be_max_wait_s = float(be_share), float(be_max_wait_s)
         self.max_preempt, self.honor_max_wait = int(max_preempt), honor_max_wait
+        self.pressure_bw = float(pressure_bw)
+        self.kv_growth_ratio = float(kv_growth_ratio)
         self.store = ViewStore(oracle=oracle)
         self._passes = 0
         self._frame_time = -math.inf
@@ -59,6 +63,7 @@ class TempoPolicy:
         self._admit: list[str] = []
         self._blocked = False
         self._pending_prefill = 0.0  # prompt tokens waiting to be computed (last full pass)
+        self._contended = False  # something else needs step time (last full pass)
         self._v_floor: float | None = None  # fastest decode step time seen (slowly forgotten)
         self.full_passes = 0
         self.last: tuple[np.ndarray, Scores] | None = None  # rows and scores of the last full pass
@@ -95,8 +100,10 @@ class TempoPolicy:
               decision: Decision, exclude: set[int] | None = None, blocked: bool = False) -> None:
         """Prefill budget and parking for the running rows ``0..n_running-1`` of ``sc``.
 
-        No stream is parked while waiting work is blocked on slots or KV (``blocked``): a parked
-        stream holds its slot and KV for longer, so then every stream runs flat out instead.
+        Parking only helps when something else needs the step: prompt tokens to compute, or a
+        deadline/program request under pressure (``bw > pressure_bw``); otherwise streams run flat
+        out and finish early. No stream is parked while waiting work is blocked on slots or KV
+        (``blocked``) either: a parked stream holds its slot and KV for longer.
         """
         st = self.store
         v, p = max(budget.decode_step_time, 1e-6), max(budget.prefill_time_per_token, 0.0)
@@ -109,7 +116,7 @@ class TempoPolicy:
         rate = ttft_prefill_rate(sc.due_lat[first] - budget.now - v, sc.pf_rem[first]) if first.any() else 0.0
         decision.prefill_token_budget = prefill_budget(
             ahead, mask, v, p, budget.token_budget, self.prefill_margin_steps, self.min_prefill_tokens, rate)
-        if not self.pacing or blocked:
+        if not self.pacing or blocked or not self._contended:
             return
         step = v + (decision.prefill_token_budget or 0) * p
         cushion = min(self._pending_prefill, float(budget.token_budget)) * p
@@ -169,8 +176,15 @@ class TempoPolicy:
         in_batch[chosen] = True
         sel_w = chosen[chosen >= n_r]
         rest = np.flatnonzero(is_wait & alive & ~be & ~in_batch)
-        rest = rest[np.argsort(-sc.density[rest], kind="stable")]
-        order = np.concatenate((be_front, sel_w, rest, be_rows_w[be_front.size:]))
+        v = max(budget.decode_step_time, 1e-6)
+        horizon = max(self.frame_seconds, self.frame_steps * v)
+        slo_order = admission_order(sel_w, rest, sc.slack, sc.density, horizon)
+        order = np.concatenate((be_front, slo_order, be_rows_w[be_front.size:])).astype(np.int64)
+        ratio = 1.0 if self.oracle else self.kv_growth_ratio
+        need = sc.pf_rem + st.gen[idx] - np.minimum(st.gen[idx], np.maximum(st.pre[idx] - st.prompt[idx], 0))
+        need = need + ratio * sc.rem
+        growth = ratio * float(sc.rem[:n_r].sum())
+        order = kv_admissible(order, need, budget.kv_free_tokens, growth, n_r > 0)
         admit = st.rids[idx[order]].tolist()
         if be_rows_w.size:  # starvation guard: an old best-effort request that does not fit blocks
             k = int(be_rows_w[0])
@@ -192,15 +206,16 @@ class TempoPolicy:
             evict = np.flatnonzero(~in_batch[:n_r] & ~protect)
             evict = evict[np.argsort(sc.density[evict], kind="stable")]
             lat = decoding_latency(sc.cls[:n_r], sc.pf_rem[:n_r], st.gen[ir])
-            v = max(budget.decode_step_time, 1e-6)
             kv = st.prompt[idx] + st.gen[idx]
             picks = choose_preemptions(
                 blocked, evict, sc.gain, sc.slack, sc.t_gen, kv, budget.prefill_time_per_token,
                 float(sc.t_gen[:n_r].min()), sc.due_lat[:n_r][lat] - now - v, st.tbt[ir][lat],
-                self.max_preempt)
+                self.max_preempt, gain_rate=float(sc.density[:n_r][sc.cls[:n_r] != BE].sum()))
             preempted = set(picks)
             decision.preempt = st.rids[idx[picks]].tolist() if picks else []
         self._pending_prefill = float(sc.pf_rem[alive].sum())
+        dp = (sc.cls[:n_r] != LAT) & (sc.cls[:n_r] != BE)
+        self._contended = self._pending_prefill > 0 or bool(np.any(sc.bw[:n_r][dp] > self.pressure_bw))
         head = order[:1]
         self._blocked = bool(head.size) and (free <= len(preempted)
                                              or float(sc.pf_rem[head[0]]) > budget.kv_free_tokens)

@@ -8,7 +8,9 @@ pays only when the gain it makes room for exceeds the gain it loses:
 - made room for: ``gain(w)`` if w cannot simply wait for the next natural release of a slot
   (``slack(w) < t_release``), else 0 (it will get a slot in time anyway);
 - lost: ``gain(r)`` if r cannot absorb the delay (``slack(r) < tau + t_gen(w)``), plus the stall:
-  ``w_d`` for every due token of running latency streams that ``tau`` pushes past its due time.
+  ``w_d`` for every due token of running latency streams that ``tau`` pushes past its due time, plus
+  the engine time itself: ``tau * gain_rate``, where ``gain_rate`` is the summed gain density of the
+  running batch (everything in it is delayed by the recompute).
 
 Eviction candidates are tried cheapest first (lowest density), incoming requests densest first; at
 most ``max_preempt`` evictions per pass.
@@ -36,7 +38,8 @@ def stall_cost(tau: float, lat_ahead: np.ndarray, lat_tbt: np.ndarray) -> float:
 
 def choose_preemptions(incoming: np.ndarray, evictable: np.ndarray, gain: np.ndarray, slack: np.ndarray,
                        t_gen: np.ndarray, kv: np.ndarray, p: float, t_release: float,
-                       lat_ahead: np.ndarray, lat_tbt: np.ndarray, max_preempt: int = 4) -> list[int]:
+                       lat_ahead: np.ndarray, lat_tbt: np.ndarray, max_preempt: int = 4,
+                       gain_rate: float = 0.0) -> list[int]:
     """Rows of ``evictable`` to preempt for rows of ``incoming`` (both in priority order)."""
     out: list[int] = []
     if incoming.size == 0 or evictable.size == 0 or max_preempt <= 0:
@@ -52,7 +55,7 @@ def choose_preemptions(incoming: np.ndarray, evictable: np.ndarray, gain: np.nda
             break
         tau = float(kv[r]) * p
         lost = gain[r] if slack[r] < tau + t_gen[w] else 0.0
-        if gain[w] > lost + stall_cost(tau, lat_ahead, lat_tbt):
+        if gain[w] > lost + stall_cost(tau, lat_ahead, lat_tbt) + tau * gain_rate:
             out.append(r)
         else:
             break  # the cheapest eviction does not pay; dearer ones would not either (roughly)

@@ -1,0 +1,54 @@
+"""Admission order and KV-aware admission limit of the Tempo policy.
+
+Order: the GMAX-chosen waiting requests whose slack is shorter than the urgency horizon first, least
+slack first (they must start now to make it: just in time); then the other chosen ones by gain
+density; then the rest by density. Best effort (with demoted requests) is placed by the caller.
+
+Limit: a request admitted now will grow its KV by up to its remaining output. Admitting more than
+the KV can hold makes the engine retract (recompute) requests later, which wastes the very capacity
+that is short. So the running requests' expected growth (``ratio`` x remaining bound) is reserved
+first, and waiting requests are admitted in order while their prompt plus expected growth fits in
+what is left (those that do not fit are skipped, like the engine does). With nothing running, the
+first request is always admitted so the engine makes progress.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def admission_order(chosen_w: np.ndarray, rest_w: np.ndarray, slack: np.ndarray, density: np.ndarray,
+                    horizon: float) -> np.ndarray:
+    """Rows of waiting requests in admission order (see module docstring)."""
+    urgent = chosen_w[slack[chosen_w] < horizon]
+    urgent = urgent[np.argsort(slack[urgent], kind="stable")]
+    calm = chosen_w[slack[chosen_w] >= horizon]
+    calm = calm[np.argsort(-density[calm], kind="stable")]
+    rest = rest_w[np.argsort(-density[rest_w], kind="stable")]
+    return np.concatenate((urgent, calm, rest)).astype(np.int64)
+
+
+def kv_admissible(order: np.ndarray, need: np.ndarray, kv_free: float, running_growth: float,
+                  any_running: bool) -> np.ndarray:
+    """The prefix-greedy subset of ``order`` whose KV ``need`` fits after the running growth."""
+    if order.size == 0:
+        return order
+    avail = float(kv_free) - float(running_growth)
+    needs = need[order]
+    keep = np.zeros(order.size, dtype=bool)
+    if not any_running:
+        keep[0] = True
+        avail -= needs[0]
+    # greedy in order; vectorised when everything fits, a short loop otherwise
+    csum = np.cumsum(needs * ~keep)
+    if csum[-1] <= avail:
+        return order
+    for i in range(order.size):
+        if keep[i]:
+            continue
+        if needs[i] <= avail:
+            keep[i] = True
+            avail -= needs[i]
+            if avail <= 0:
+                break
+    return order[keep]
