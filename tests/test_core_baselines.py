@@ -126,3 +126,14 @@ def test_gmax_window_properties(rows, batch, p):
         by_len = elig[np.argsort(length[elig], kind="stable")]
         best = max(density[by_len[i:i + batch]].sum() for i in range(by_len.size - batch + 1))
         assert density[chosen].sum() >= best - 1e-9
+
+
+def test_autellix_service_is_monotone_across_preemption():
+    """A preempted request that must recompute its prompt keeps the service it had attained."""
+    pol = make_policy("autellix", quantum=16)
+    r = RequestView("r", DL, 0.0, 500, 100, prefilled=500, generated=50)
+    fresh = RequestView("fresh", DL, 1.0, 10, 100)
+    pol.schedule([], [r], budget())
+    r.prefilled, r.generated = 0, 50  # preempted: KV gone, back to waiting
+    d = pol.schedule([r, fresh], [], budget())
+    assert d.admit == ["fresh", "r"]

@@ -1,7 +1,9 @@
 """Program-level attained-service baselines from Autellix: PLAS and ATLAS.
 
 Attained service is counted in tokens of engine work: prompt tokens computed plus output tokens
-generated. A request that is not a program call is its own one-call program. Both are least-attained-
+generated, remembered per request as the most it has reached (a preempted request that must recompute
+its prompt does not look "fresh" again, which would make LAS thrash). A request that is not a program
+call is its own one-call program. Both are least-attained-
 service schedulers, discretised into geometric levels (as Autellix's multi-level queues do) so that
 requests of one level are served FCFS and preemption happens only across levels; they are
 preemptive by default, as in the paper.
@@ -38,31 +40,42 @@ class AutellixPolicy(OrderedPolicy):
         self.quantum = max(1, int(quantum))
         self.finished_service: dict[str, int] = {}  # program -> service of its finished calls
         self.live_service: dict[str, int] = {}  # program -> service of its live calls (this step)
+        self.req_service: dict[str, int] = {}  # rid -> most service the request has reached
 
     def level(self, service: float) -> int:
         """Geometric queue level: 0 below one quantum, then one level per doubling."""
         return 0 if service < self.quantum else 1 + int(math.log2(service / self.quantum))
+
+    def served(self, view: RequestView) -> int:
+        """Monotone service of one request (updated from the view)."""
+        s = service_of(view)
+        old = self.req_service.get(view.rid, 0)
+        if s > old:
+            self.req_service[view.rid] = s
+            return s
+        return old
 
     def observe(self, waiting: Sequence[RequestView], running: Sequence[RequestView], now: float) -> None:
         live: dict[str, int] = {}
         for group in (waiting, running):
             for v in group:
                 pid = program_of(v)
-                live[pid] = live.get(pid, 0) + service_of(v)
+                live[pid] = live.get(pid, 0) + self.served(v)
         self.live_service = live
 
     def attained(self, view: RequestView) -> int:
         pid = program_of(view)
-        return self.finished_service.get(pid, 0) + self.live_service.get(pid, service_of(view))
+        return self.finished_service.get(pid, 0) + self.live_service.get(pid, self.served(view))
 
     def key(self, view: RequestView, now: float) -> Any:
         return (self.level(self.attained(view)), view.arrival, view.rid)
 
     def on_finish(self, view: RequestView, now: float) -> None:
+        served = max(self.req_service.pop(view.rid, 0), service_of(view))
         if view.slo.program_id is None:
             return
         pid = program_of(view)
-        self.finished_service[pid] = self.finished_service.get(pid, 0) + service_of(view)
+        self.finished_service[pid] = self.finished_service.get(pid, 0) + served
 
 
 class AtlasPolicy(AutellixPolicy):
@@ -79,16 +92,20 @@ class AtlasPolicy(AutellixPolicy):
         self.node_cp: dict[tuple[str, str], int] = {}  # (program, node) -> critical-path service
 
     def observe(self, waiting: Sequence[RequestView], running: Sequence[RequestView], now: float) -> None:
-        """ATLAS needs no per-step aggregation: the key reads the parents' recorded values."""
+        """ATLAS needs no program sums: the key reads the parents' recorded values."""
+        for group in (waiting, running):
+            for v in group:
+                self.served(v)
 
     def _parents_cp(self, view: RequestView) -> int:
         pid = program_of(view)
         return max((self.node_cp.get((pid, p), 0) for p in view.slo.parents), default=0)
 
     def attained(self, view: RequestView) -> int:
-        return self._parents_cp(view) + service_of(view)
+        return self._parents_cp(view) + self.req_service.get(view.rid, service_of(view))
 
     def on_finish(self, view: RequestView, now: float) -> None:
+        served = max(self.req_service.pop(view.rid, 0), service_of(view))
         if view.slo.program_id is None or view.slo.node_id is None:
             return
-        self.node_cp[(program_of(view), view.slo.node_id)] = self.attained(view)
+        self.node_cp[(program_of(view), view.slo.node_id)] = self._parents_cp(view) + served
