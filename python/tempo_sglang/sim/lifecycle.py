@@ -1,0 +1,207 @@
+"""Simulator state and request life cycle: arrivals, program release, admission, KV, finish."""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+from tempo_sglang.core.views import RequestRecord, RequestView
+from tempo_sglang.sim.costmodel import CostModel
+from tempo_sglang.sim.state import PrefixCache, SimRequest, StepLog
+from tempo_sglang.workloads.items import WorkItem
+
+
+class EngineState:
+    """Queues, KV accounting, arrivals and the life cycle of requests (`SimEngine` adds the loop)."""
+
+    def __init__(self, items: list[WorkItem], policy, cost: CostModel, *, analyzer=None, frame_steps: int = 50,
+                 frame_time: float | None = None, mixed: bool = True, max_running: int | None = None,
+                 kv_capacity: int | None = None, chunk_size: int | None = None,
+                 reveal_true_lengths: bool | None = None, max_sim_time: float = 1e7, decode_reserve: int = 128):
+        self.policy, self.cost, self.analyzer = policy, cost, analyzer
+        self.frame_steps, self.frame_time, self.mixed = max(1, frame_steps), frame_time, mixed
+        self.max_running = max_running or cost.max_running
+        self.kv_capacity = kv_capacity or cost.kv_capacity_tokens
+        self.chunk_size = chunk_size or cost.chunk_size
+        self.max_sim_time = max_sim_time
+        self.decode_reserve = decode_reserve  # KV kept free per running request for decode growth
+        if reveal_true_lengths is None:
+            reveal_true_lengths = bool(getattr(policy, "uses_true_lengths", False)) or \
+                getattr(policy, "name", "") == "oracle"
+        self.reveal = reveal_true_lengths
+        self.items = items
+        self.now = 0.0
+        self.log = StepLog()
+        self.cache = PrefixCache()
+        self.published = {it.prefix_id for it in items if it.prefix_id}
+        self.waiting: dict[str, SimRequest] = {}
+        self.running: dict[str, SimRequest] = {}
+        self.prefilling: dict[str, SimRequest] = {}  # running, prompt not done (admission order)
+        self.decoding: dict[str, SimRequest] = {}  # running with an open decode segment
+        self._dec_ctx: int | None = None  # sum of decoding contexts (None: recompute)
+        self.records: dict[str, RequestRecord] = {}
+        self.kv_used = 0
+        self.prefill_budget: int | None = None
+        self.stats = {"schedule_calls": 0, "steps": 0, "preemptions": 0, "retractions": 0, "forced": 0,
+                      "rejected": 0, "demoted": 0}
+        self._pending: list = []  # (time, seq, WorkItem)
+        self._timers: list[float] = []
+        self._finish_heap: list = []
+        self._seq = 0
+        self._since_sched, self._last_sched = 0, 0.0
+        self._need_sched = True
+        self._children: dict[tuple[str, str], list[WorkItem]] = {}
+        self._parents_left: dict[str, int] = {}
+        self._parent_done: dict[str, float] = {}
+        self._program_start: dict[str, float] = {}
+        for it in items:
+            if it.is_program_child:
+                self._parents_left[it.rid] = len(it.parents)
+                for p in it.parents:
+                    self._children.setdefault((it.program_id, p), []).append(it)
+            else:
+                self._push(it.arrival, it)
+            if it.program_id is not None:
+                self._program_start[it.program_id] = min(self._program_start.get(it.program_id, math.inf),
+                                                         it.arrival)
+
+    # ---- events ------------------------------------------------------------------------------
+    def _push(self, t: float, item: WorkItem) -> None:
+        self._seq += 1
+        heapq.heappush(self._pending, (t, self._seq, item))
+
+    def _arrive(self, t: float, item: WorkItem) -> None:
+        target = max(1, min(item.output_len, item.max_new_tokens))
+        view = RequestView(rid=item.rid, slo=item.slo, arrival=t, prompt_len=item.prompt_len,
+                           max_new_tokens=item.max_new_tokens,
+                           true_output_len=target if self.reveal else None,
+                           program_start=self._program_start.get(item.program_id) if item.program_id else None)
+        req = SimRequest(item=item, view=view, target=target, state="waiting")
+        view.cached_len = self.cache.lookup(item.prefix_id, item.prefix_len)
+        self.waiting[item.rid] = req
+        if self.analyzer is not None:
+            self.analyzer.on_arrival(view)
+        self._need_sched = True
+
+    def _release_due(self) -> None:
+        while self._pending and self._pending[0][0] <= self.now:
+            t, _, item = heapq.heappop(self._pending)
+            self._arrive(t, item)
+        while self._timers and self._timers[0] <= self.now:
+            heapq.heappop(self._timers)
+            self._need_sched = True
+
+    def _next_event_time(self) -> float:
+        t = self._pending[0][0] if self._pending else math.inf
+        if self._timers:
+            t = min(t, self._timers[0])
+        if self.frame_time is not None and self.running:
+            t = min(t, self._last_sched + self.frame_time)
+        return t
+
+    # ---- request lifecycle ---------------------------------------------------------------------
+    def _finish(self, req: SimRequest, status: str = "ok", reason: str | None = None) -> None:
+        step = self.log.n
+        if req.state == "running":
+            self._release_kv(req, step)
+            del self.running[req.item.rid]
+        elif req.state == "waiting":
+            del self.waiting[req.item.rid]
+        req.state = "done"
+        view, item = req.view, req.item
+        view.generated = req.generated(step)
+        if status == "ok" and item.rid in self.published:
+            self.cache.publish(item.rid, item.prompt_len + view.generated)
+        token_times = self.log.gather(req.segments)
+        rec = RequestRecord(rid=item.rid, slo=item.slo, arrival=view.arrival, prompt_len=item.prompt_len,
+                            output_len=len(token_times), token_times=token_times, finish_time=self.now,
+                            status=status, demoted=view.demoted, program_start=view.program_start,
+                            cached_len=req.max_cached)
+        if reason:
+            view.extra["error"] = reason
+        self.records[item.rid] = rec
+        self.policy.on_finish(view, self.now)
+        if self.analyzer is not None:
+            self.analyzer.on_finish(view)
+        self._need_sched = True
+        if item.program_id is not None:
+            for child in self._children.get((item.program_id, item.node_id), ()):
+                self._parent_done[child.rid] = max(self._parent_done.get(child.rid, 0.0), self.now)
+                self._parents_left[child.rid] -= 1
+                if self._parents_left[child.rid] == 0:
+                    self._push(self._parent_done[child.rid] + child.gap_s, child)
+
+    def _open(self, req: SimRequest, step: int) -> None:
+        req.open_segment(step)
+        self.decoding[req.item.rid] = req
+        self._dec_ctx = None
+        self._seq += 1
+        heapq.heappush(self._finish_heap, (req.finish_step(), self._seq, req.version, req))
+
+    def _close(self, req: SimRequest, step: int) -> None:
+        if req.seg_start is not None:
+            req.close_segment(step)
+            del self.decoding[req.item.rid]
+            self._dec_ctx = None
+
+    def _release_kv(self, req: SimRequest, step: int) -> None:
+        self._close(req, step)
+        self.prefilling.pop(req.item.rid, None)
+        self.kv_used -= self._kv_of(req, step)
+        if req.prefix_held is not None:
+            self.cache.release(req.prefix_held)
+            req.prefix_held = None
+
+    def _kv_of(self, req: SimRequest, step: int) -> int:
+        """KV tokens a running request holds now: charged at admission plus tokens generated since."""
+        return req.kv_own + req.generated(step) - req.gen_at_admit
+
+    def kv_free(self) -> int:
+        """KV tokens free for admissions: unpinned prefix-cache entries count as free, and
+        ``decode_reserve`` tokens per running request are held back for its decode growth."""
+        return self.kv_capacity - self.kv_used - self.cache.pinned - self.decode_reserve * len(self.running)
+
+    def _room(self) -> int:
+        return self.kv_capacity - self.kv_used - self.cache.total - self.decode_reserve * (len(self.running) + 1)
+
+    def _admit(self, req: SimRequest) -> bool:
+        if len(self.running) >= self.max_running:
+            return False
+        item, view = req.item, req.view
+        cached = self.cache.lookup(item.prefix_id, item.prefix_len)
+        gen = req.generated(self.log.n)
+        need = max(1, item.prompt_len - cached + gen)
+        if need > self._room():
+            self.cache.evict(need - self._room())
+            cached = self.cache.lookup(item.prefix_id, item.prefix_len)
+            need = max(1, item.prompt_len - cached + gen)
+            if need > self._room():
+                return False
+        if cached:
+            self.cache.acquire(item.prefix_id)
+            req.prefix_held = item.prefix_id
+        del self.waiting[item.rid]
+        self.running[item.rid] = req
+        self.prefilling[item.rid] = req
+        req.state, req.parked = "running", False
+        req.kv_own, req.prefill_left, req.prefill_ctx = need, need, cached
+        req.gen_at_admit = gen
+        self.kv_used += need
+        view.cached_len = cached
+        view.prefilled = cached
+        req.max_cached = max(req.max_cached, cached)
+        self._seq += 1
+        req.admit_seq = self._seq
+        return True
+
+    def _preempt(self, req: SimRequest) -> None:
+        self._release_kv(req, self.log.n)
+        del self.running[req.item.rid]
+        req.state, req.parked = "waiting", False
+        req.preemptions += 1
+        req.view.generated = req.closed_tokens
+        req.view.prefilled = 0
+        req.view.cached_len = self.cache.lookup(req.item.prefix_id, req.item.prefix_len)
+        self.waiting[req.item.rid] = req
+        self.stats["preemptions"] += 1
+        self._need_sched = True
