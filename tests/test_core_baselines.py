@@ -132,8 +132,8 @@ def test_autellix_service_is_monotone_across_preemption():
     """A preempted request that must recompute its prompt keeps the service it had attained."""
     pol = make_policy("autellix", quantum=16)
     r = RequestView("r", DL, 0.0, 500, 100, prefilled=500, generated=50)
-    fresh = RequestView("fresh", DL, 1.0, 10, 100)
+    fresh = RequestView("fresh", DL, 1.0, 300, 100, cached_len=200)  # 200 tokens of service
     pol.schedule([], [r], budget())
-    r.prefilled, r.generated = 0, 50  # preempted: KV gone, back to waiting
+    r.prefilled, r.generated = 0, 50  # preempted: KV gone, back to waiting; it had 550 tokens
     d = pol.schedule([r, fresh], [], budget())
     assert d.admit == ["fresh", "r"]

@@ -232,3 +232,20 @@ def test_tempo_preempts_for_an_urgent_dense_request():
     d = make_policy("tempo").schedule(waiting, running, budget)
     assert d.preempt == ["be_run2"]  # the oldest best-effort request keeps its residual slot
     assert d.admit == ["urgent"]
+
+
+def test_admission_order_urgent_first_then_density():
+    from tempo_sglang.core.tempo.admission import admission_order
+    slack = np.array([5.0, 0.2, 9.0, 0.1, 3.0])
+    density = np.array([1.0, 2.0, 9.0, 0.5, 7.0])
+    order = admission_order(np.array([0, 1, 2, 3]), np.array([4]), slack, density, horizon=1.0)
+    assert order.tolist() == [3, 1, 2, 0, 4]  # urgent by slack, calm by density, then the rest
+
+
+def test_kv_admissible_reserves_running_growth_and_skips_what_does_not_fit():
+    from tempo_sglang.core.tempo.admission import kv_admissible
+    need = np.array([50.0, 500.0, 30.0, 40.0])
+    order = np.array([0, 1, 2, 3])
+    assert kv_admissible(order, need, 200, 100, True).tolist() == [0, 2]  # 100 left: 50 + 30 fit, 40 not
+    assert kv_admissible(order, need, 1000, 0, True).tolist() == [0, 1, 2, 3]
+    assert kv_admissible(np.array([1, 0]), need, 10, 100, False).tolist() == [1]  # progress when idle

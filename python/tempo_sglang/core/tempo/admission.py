@@ -36,19 +36,19 @@ def kv_admissible(order: np.ndarray, need: np.ndarray, kv_free: float, running_g
     avail = float(kv_free) - float(running_growth)
     needs = need[order]
     keep = np.zeros(order.size, dtype=bool)
+    start = 0
     if not any_running:
         keep[0] = True
         avail -= needs[0]
-    # greedy in order; vectorised when everything fits, a short loop otherwise
-    csum = np.cumsum(needs * ~keep)
-    if csum[-1] <= avail:
-        return order
-    for i in range(order.size):
-        if keep[i]:
-            continue
+        start = 1
+    csum = np.cumsum(needs[start:])
+    k = int(np.searchsorted(csum, avail, side="right"))  # the longest prefix that fits
+    keep[start:start + k] = True
+    if k:
+        avail -= float(csum[k - 1])
+    rest = np.flatnonzero(needs[start + k:] <= avail) + start + k  # greedy skip over the remainder
+    for i in rest.tolist():
         if needs[i] <= avail:
             keep[i] = True
             avail -= needs[i]
-            if avail <= 0:
-                break
     return order[keep]

@@ -108,20 +108,18 @@ class ViewStore:
         """Slot indices of running and waiting views; returns (idx_running, idx_waiting, n_new)."""
         slot = self.slot
         n_new = 0
-        idx_r = []
-        for v in running:
-            s = slot.get(v.rid)
-            if s is None:
-                s = self._new_slot(v)
-                n_new += 1
-            idx_r.append(s)
-        idx_w = []
-        for v in waiting:
-            s = slot.get(v.rid)
-            if s is None:
-                s = self._new_slot(v)
-                n_new += 1
-            idx_w.append(s)
+        idx_r = [slot.get(v.rid, -1) for v in running]
+        idx_w = [slot.get(v.rid, -1) for v in waiting]
+        if -1 in idx_r:
+            for k, v in enumerate(running):
+                if idx_r[k] < 0:
+                    idx_r[k] = self._new_slot(v)
+                    n_new += 1
+        if -1 in idx_w:
+            for k, v in enumerate(waiting):
+                if idx_w[k] < 0:
+                    idx_w[k] = self._new_slot(v)
+                    n_new += 1
         ir = np.array(idx_r, dtype=np.int64)
         iw = np.array(idx_w, dtype=np.int64)
         if running:  # running requests change every step: vectorised refresh
