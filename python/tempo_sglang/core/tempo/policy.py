@@ -44,7 +44,7 @@ class TempoPolicy:
                  prefill_margin_steps: float = 1.0, min_prefill_tokens: int = 32,
                  demote_bw: float = 1.0, be_share: float = 0.03, be_max_wait_s: float = 60.0,
                  max_preempt: int = 4, honor_max_wait: bool = True, pressure_bw: float = 0.5,
-                 kv_growth_ratio: float = 0.5, **_: Any):
+                 kv_growth_ratio: float = 0.8, **_: Any):
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
         self.frame_steps, self.frame_seconds = int(frame_steps), float(frame_seconds)
