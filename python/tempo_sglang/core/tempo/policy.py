@@ -1,19 +1,26 @@
 """The Tempo policy: just-enough bandwidth for every SLO, the rest to whoever gains most.
 
-One `schedule` call per engine step. Work is organised in *frames* (SPEC section 3):
+One `schedule` call per engine step (or per scheduling point). Work is organised in *frames*
+(SPEC section 3):
 
-- a *full pass* forms the batch (GMAX over running + waiting by gain density), decides rejections,
-  demotions and cost-aware preemptions and caches the admission order. It runs when the request set
+- a *full pass* scores every request (`density`), rejects requests past ``max_wait_ms``, demotes
+  hopeless ones to best effort, forms the batch with GMAX over running + waiting by gain density,
+  orders admissions (urgent chosen requests by least slack, then the chosen ones by density, then the
+  rest; `admission`), limits them to what the KV cache can hold once the running requests' expected
+  growth is reserved, and decides cost-aware preemptions (`preemption`). It runs when the request set
   changed (arrival, admission, finish) and at least every ``frame_steps`` passes / ``frame_seconds``;
   waiting requests' fields are re-read only on those frame refreshes (see `ViewStore`);
 - a *cheap pass* (nothing changed) re-scores only the running requests for pacing and the prefill
   budget and returns the cached admission order.
 
-Every pass parks latency streams ahead of their due line and sets ``prefill_token_budget`` from the
-latency slack (`pacing`). Best effort (including demoted requests) is served oldest first from a
-residual share of ``be_share`` of the slots plus whatever is left, and a best-effort request older than
+Every pass sets ``prefill_token_budget`` from the latency slack and parks latency streams ahead of
+their due line when something else needs the step and no SLO work is left waiting for KV or a slot
+(`pacing`). Best effort (including demoted requests) is served oldest first from a residual share of
+``be_share`` of the slots plus whatever is left, and a best-effort request older than
 ``be_max_wait_s`` that does not fit in free KV blocks further admissions until it does: nothing waits
-forever. ``oracle=True`` reads true output lengths instead of the analyzer's bound.
+forever. ``oracle=True`` reads true output lengths instead of the analyzer's bound. Decisions depend
+only on the views and the budget (``budget.now``, never a wall clock), so every rank of a
+tensor-parallel server computes the same decision.
 """
 
 from __future__ import annotations
@@ -185,6 +192,9 @@ class TempoPolicy:
         need = need + ratio * sc.rem
         growth = ratio * float(sc.rem[:n_r].sum())
         order = kv_admissible(order, need, budget.kv_free_tokens, growth, n_r > 0)
+        free = budget.max_running - n_r
+        fits = np.zeros(idx.size, dtype=bool)
+        fits[order[:max(free, 0)]] = True  # gets a slot and its KV now
         admit = st.rids[idx[order]].tolist()
         if be_rows_w.size:  # starvation guard: an old best-effort request that does not fit blocks
             k = int(be_rows_w[0])
@@ -195,9 +205,7 @@ class TempoPolicy:
 
         # cost-aware preemption for chosen waiting requests that find no slot or KV
         preempted: set[int] = set()
-        free = budget.max_running - n_r
-        need = np.cumsum(sc.pf_rem[sel_w])
-        blocked = sel_w[(np.arange(sel_w.size) >= free) | (need > budget.kv_free_tokens)]
+        blocked = sel_w[~fits[sel_w]]
         if blocked.size and n_r:
             protect = np.zeros(n_r, dtype=bool)
             if be_rows_r.size:
@@ -216,9 +224,7 @@ class TempoPolicy:
         self._pending_prefill = float(sc.pf_rem[alive].sum())
         dp = (sc.cls[:n_r] != LAT) & (sc.cls[:n_r] != BE)
         self._contended = self._pending_prefill > 0 or bool(np.any(sc.bw[:n_r][dp] > self.pressure_bw))
-        head = order[:1]
-        self._blocked = bool(head.size) and (free <= len(preempted)
-                                             or float(sc.pf_rem[head[0]]) > budget.kv_free_tokens)
+        self._blocked = bool(slo_order.size) and not fits[slo_order].all()  # SLO work left waiting
         self._pace(sc, n_r, ir, budget, decision, exclude=preempted, blocked=self._blocked)
         self.last = (idx, sc)
         return decision
