@@ -249,3 +249,35 @@ def test_kv_admissible_reserves_running_growth_and_skips_what_does_not_fit():
     assert kv_admissible(order, need, 200, 100, True).tolist() == [0, 2]  # 100 left: 50 + 30 fit, 40 not
     assert kv_admissible(order, need, 1000, 0, True).tolist() == [0, 1, 2, 3]
     assert kv_admissible(np.array([1, 0]), need, 10, 100, False).tolist() == [1]  # progress when idle
+
+
+def test_program_calls_share_their_program_density_and_use_stage_deadlines():
+    pol = make_policy("tempo")
+    slo = TempoSLO(SLOClass.PROGRAM, deadline_ms=60000, program_id="p", node_id="a")
+    slo_b = TempoSLO(SLOClass.PROGRAM, deadline_ms=60000, program_id="p", node_id="b")
+    a = RequestView("a", slo, 0.0, 100, 500, length_bound=100, program_start=0.0)
+    b = RequestView("b", slo_b, 0.0, 100, 500, length_bound=10, program_start=0.0, stage_deadline=0.9)
+    budget = EngineBudget(now=0.5, max_running=8, kv_free_tokens=10**6, token_budget=512, decode_step_time=0.01)
+    pol.schedule([a, b], [], budget)
+    ea, eb = pol.explain("a"), pol.explain("b")
+    assert ea["density"] == eb["density"]  # one program, one density: live gain / critical path
+    assert abs(eb["t_rem"] - 0.4) < 1e-9  # the stage deadline
+    assert abs(ea["t_rem"] - 59.5) < 1e-9  # no stage deadline: the program deadline
+
+
+def test_admissions_respect_kv_growth_and_streams_are_not_parked_while_work_waits():
+    lat = TempoSLO(SLOClass.LATENCY, ttft_ms=1000, tbt_ms=100)
+    dl = TempoSLO(SLOClass.DEADLINE, deadline_ms=60000)
+    running = [RequestView(f"s{i}", lat, 0.0, 10, 100, prefilled=10, generated=1, length_bound=20)
+               for i in range(4)]  # far ahead of their due lines
+    waiting = [RequestView(f"w{i}", dl, 0.0, 100, 1000, length_bound=100) for i in range(5)]
+    budget = EngineBudget(now=0.2, max_running=64, kv_free_tokens=400, token_budget=512,
+                          decode_step_time=0.01, prefill_time_per_token=1e-4)
+    d = make_policy("tempo", kv_growth_ratio=1.0).schedule(waiting, running, budget)
+    # running growth reserves 4 * 19 = 76 tokens; each waiting request needs 100 + 100: one fits
+    assert len(d.admit) == 1
+    assert d.park == []  # SLO work is left waiting for KV: streams run flat out to free it
+    roomy = EngineBudget(now=0.2, max_running=64, kv_free_tokens=10**6, token_budget=512,
+                         decode_step_time=0.01, prefill_time_per_token=1e-4)
+    d = make_policy("tempo", kv_growth_ratio=1.0).schedule(waiting, running, roomy)
+    assert len(d.admit) == 5 and set(d.park) == {f"s{i}" for i in range(4)}
