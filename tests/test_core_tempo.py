@@ -281,3 +281,35 @@ def test_admissions_respect_kv_growth_and_streams_are_not_parked_while_work_wait
                          decode_step_time=0.01, prefill_time_per_token=1e-4)
     d = make_policy("tempo", kv_growth_ratio=1.0).schedule(waiting, running, roomy)
     assert len(d.admit) == 5 and set(d.park) == {f"s{i}" for i in range(4)}
+
+
+_SLOS = [TempoSLO(SLOClass.LATENCY, ttft_ms=500, tbt_ms=50), TempoSLO(SLOClass.DEADLINE, deadline_ms=3000),
+         TempoSLO(SLOClass.PROGRAM, deadline_ms=9000, program_id="p", node_id="n"), BE,
+         TempoSLO(SLOClass.DEADLINE, deadline_ms=3000, max_wait_ms=200)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.floats(0, 5), st.integers(1, 3000), st.integers(0, 300),
+                          st.one_of(st.none(), st.integers(1, 2000)), st.booleans()), max_size=40),
+       st.integers(1, 16), st.integers(0, 20000), st.floats(1e-4, 0.2), st.floats(0, 1e-3),
+       st.sampled_from(["tempo", "oracle"]))
+def test_decisions_are_well_formed(rows, max_running, kv_free, v, p, name):
+    views = []
+    for i, (k, arrival, prompt, gen, bound, run) in enumerate(rows):
+        views.append(RequestView(f"r{i}", _SLOS[k], arrival, prompt, 2048, generated=gen if run else 0,
+                                 prefilled=prompt if run else 0, length_bound=bound, true_output_len=gen + 5))
+    running = [v_ for v_, r in zip(views, rows, strict=True) if r[5]][:max_running]
+    waiting = [v_ for v_ in views if v_ not in running]
+    pol = make_policy(name)
+    for now in (5.0, 5.0 + v, 7.0):
+        d = pol.schedule(waiting, running, EngineBudget(now=now, max_running=max_running, kv_free_tokens=kv_free,
+                                                        token_budget=512, decode_step_time=v,
+                                                        prefill_time_per_token=p))
+        w_ids, r_ids = {x.rid for x in waiting}, {x.rid for x in running}
+        assert set(d.admit) <= w_ids and len(set(d.admit)) == len(d.admit)
+        assert set(d.park) <= r_ids and set(d.preempt) <= r_ids and not set(d.park) & set(d.preempt)
+        assert set(d.reject) <= w_ids and not set(d.reject) & set(d.admit)
+        assert set(d.demote) <= w_ids | r_ids
+        assert d.prefill_token_budget is None or d.prefill_token_budget >= 1
+        for rid in d.demote:
+            next(x for x in views if x.rid == rid).demoted = True
