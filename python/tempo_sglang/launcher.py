@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from tempo_sglang.sglang.config import POLICY_ENV
+from tempo_sglang.sglang.config import POLICY_ENV, STOCK_POLICIES
 
 CPU_MAX_TOTAL_TOKENS = 32768
 
@@ -46,9 +46,15 @@ def _has_flag(args: list[str], flag: str) -> bool:
 
 
 def server_command(model_path: Path | str, port: int, extra_args: list[str] | None = None,
-                   cpu: bool | None = None, host: str = "127.0.0.1") -> list[str]:
-    """The ``sglang.launch_server`` command line, with the CPU recipe when there is no GPU."""
+                   cpu: bool | None = None, host: str = "127.0.0.1", policy: str | None = None) -> list[str]:
+    """The ``sglang.launch_server`` command line, with the CPU recipe when there is no GPU.
+
+    Tempo's own policies park requests between steps, which needs SGLang's non-overlap scheduler:
+    ``--disable-overlap-schedule`` is added for them (fcfs and lpm keep SGLang's default).
+    """
     extra = list(extra_args or [])
+    if policy and policy not in STOCK_POLICIES and not _has_flag(extra, "--disable-overlap-schedule"):
+        extra.append("--disable-overlap-schedule")
     cmd = [sys.executable, "-m", "sglang.launch_server", "--model-path", str(model_path),
            "--host", host, "--port", str(port)]
     cpu = (not has_cuda()) if cpu is None else cpu
@@ -99,7 +105,7 @@ class ServerProcess:
         """Launch the server and block until it answers ``/health_generate``."""
         if not self.port:
             self.port = free_port()
-        cmd = server_command(self.model_path, self.port, self.extra_args)
+        cmd = server_command(self.model_path, self.port, self.extra_args, policy=self.policy)
         log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(cmd, env=server_env(self.policy), stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     extra = list(args.extra)
     if args.policy == "lpm" and not any(a.startswith("--schedule-policy") for a in extra):
         extra += ["--schedule-policy", "lpm"]
-    cmd = server_command(model_path, args.port, extra, host=args.host)
+    cmd = server_command(model_path, args.port, extra, host=args.host, policy=args.policy)
     print(f"tempo-sglang: serving {model_path} with policy {args.policy} at http://{args.host}:{args.port}",
           flush=True)
     print("tempo-sglang: Ctrl-C stops the server and all its processes", flush=True)

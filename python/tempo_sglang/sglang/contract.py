@@ -20,6 +20,26 @@ HOOKED_SIGNATURES: dict[str, tuple[str, ...]] = {
     "build_additional_customized_info": ("self", "reqs"),
     "sglang.srt.managers.scheduler_components.output_streamer.SchedulerOutputStreamer."
     "is_request_level_customized_info_key": ("self", "key"),
+    # scheduling hooks (tempo_sglang.sglang.scheduling)
+    "sglang.srt.managers.scheduler.Scheduler.get_next_batch_to_run": ("self", "running_batch", "last_batch"),
+    "sglang.srt.managers.scheduler.Scheduler._should_defer_prefill": ("self", "running_batch"),
+    "sglang.srt.managers.schedule_policy.SchedulePolicy.calc_priority":
+        ("self", "waiting_queue", "running_batch", "processed_tokens"),
+    "sglang.srt.managers.scheduler.Scheduler.get_prefill_adder_class": ("self",),
+    "sglang.srt.managers.scheduler.Scheduler.run_batch": ("self", "batch", "pp_proxy_tensors"),
+    "sglang.srt.managers.scheduler.Scheduler.abort_request": ("self", "recv_req"),
+    "sglang.srt.managers.schedule_policy.PrefillAdder.__init__": (
+        "self", "page_size", "tree_cache", "token_to_kv_pool_allocator", "running_batch", "new_token_ratio",
+        "rem_input_tokens", "rem_chunk_tokens", "num_mixed_decode_tokens",
+        "priority_scheduling_preemption_threshold", "max_prefill_bs", "max_running_requests",
+        "prefill_max_requests", "prefill_delayer_single_pass", "dllm_config", "waiting_queue_len",
+        "prefill_tile_block_m"),
+    "sglang.srt.managers.schedule_policy.PrefillAdder.add_one_req":
+        ("self", "req", "has_chunked_req", "truncation_align_size"),
+    # called, not hooked: parking and resuming
+    "sglang.srt.managers.scheduler.Scheduler._build_hisparse_decode_batch": ("self", "reqs"),
+    "sglang.srt.managers.schedule_batch.ScheduleBatch.filter_batch": ("self", "reqs_to_exclude", "keep_indices"),
+    "sglang.srt.managers.schedule_batch.ScheduleBatch.merge_batch": ("self", "other"),
 }
 
 # Attributes of SGLang objects the hooks read or write.

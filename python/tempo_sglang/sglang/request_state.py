@@ -23,6 +23,7 @@ class TempoReqState:
     parked_time: float = 0.0
     length_bound: int | None = None
     error: str | None = None
+    admitted_pass: int | None = None  # the scheduler pass that admitted it (first prefill)
     notes: list[str] = field(default_factory=list)
 
     def report(self, now: float | None = None) -> dict[str, Any]:
@@ -49,6 +50,8 @@ class TempoReqState:
             out["node_id"] = slo.node_id
         if self.length_bound is not None:
             out["length_bound"] = self.length_bound
+        if self.admitted_pass is not None:
+            out["admitted_pass"] = self.admitted_pass
         if self.error:
             out["error"] = self.error
         if self.notes:

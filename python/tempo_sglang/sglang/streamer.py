@@ -7,6 +7,14 @@ from sglang.srt.managers.scheduler_components.output_streamer import SchedulerOu
 TEMPO_META_KEY = "tempo"
 
 
+def _controller():
+    try:
+        from tempo_sglang.sglang.scheduling import get_controller
+    except ImportError:
+        return None
+    return get_controller()
+
+
 class TempoOutputStreamer(SchedulerOutputStreamer):
     """SGLang's output streamer plus one request-level customized-info key, ``tempo``.
 
@@ -26,7 +34,11 @@ class TempoOutputStreamer(SchedulerOutputStreamer):
                 values.append([])
                 continue
             req._tempo_reported = True
-            values.append([state.report()])
+            report = state.report()
+            ctl = _controller()
+            if ctl is not None and req.finished():
+                report["scheduler"] = ctl.stats.snapshot()
+            values.append([report])
         return {TEMPO_META_KEY: values}
 
     def is_request_level_customized_info_key(self, key: str) -> bool:

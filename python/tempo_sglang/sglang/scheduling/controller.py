@@ -1,0 +1,208 @@
+"""The engine side of the core's policy interface inside SGLang's scheduler process.
+
+Once per scheduler step (``before_step``) the controller turns SGLang's waiting queue, running batch
+and parked requests into `RequestView`s, builds an `EngineBudget` from the live allocator and the
+measured step times, calls ``policy.schedule`` and carries the `Decision` out: rejections (explicit
+errors), demotions, parking and resuming. Admission order, the per-step prefill budget and the
+decode-versus-prefill choice are read from the stored decision by the other hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from http import HTTPStatus
+
+from tempo_sglang.core.policy import Decision, EngineBudget
+from tempo_sglang.core.registry import make_policy
+from tempo_sglang.sglang.scheduling.parking import ParkingLot
+from tempo_sglang.sglang.scheduling.req_views import view_of
+from tempo_sglang.sglang.scheduling.stats import ControllerStats
+from tempo_sglang.slo import SLOClass
+
+logger = logging.getLogger("tempo_sglang")
+MIN_FREE_KV_FRACTION_FOR_PARKING = 0.1
+DEFAULT_DECODE_STEP_S = 0.05
+DEFAULT_PREFILL_S_PER_TOKEN = 1e-3
+
+
+class TempoController:
+    """Per-scheduler state: the policy, the parked requests and the measured engine speed."""
+
+    def __init__(self, scheduler, policy_name: str):
+        if getattr(scheduler, "enable_overlap", False):
+            raise RuntimeError(f"tempo-sglang: policy {policy_name!r} needs the non-overlap scheduler; start "
+                               "the server with --disable-overlap-schedule (tempo-sglang serve adds it)")
+        self.policy_name = policy_name
+        self.policy = make_policy(policy_name)
+        self.parking = ParkingLot()
+        self.decision = Decision()
+        self.admit_ok: set[str] = set()
+        self.admit_rank: dict[str, int] = {}
+        self.tracked: dict[str, object] = {}
+        self.stats = ControllerStats()
+        self.analyzer = _make_analyzer(scheduler)
+
+    # ---- one scheduling point -----------------------------------------------------------------
+    def before_step(self, scheduler, running_batch, last_batch):
+        """Decide this step; returns the (possibly rebuilt) running batch."""
+        started = time.perf_counter()
+        now = time.time()
+        self._forget_finished(now)
+        waiting_reqs = list(scheduler.waiting_queue)
+        arriving = []
+        if last_batch is not None and last_batch.forward_mode.is_extend() and last_batch is not running_batch:
+            arriving = [r for r in last_batch.reqs if not r.finished() and r is not scheduler.chunked_req]
+        running_reqs = [r for r in running_batch.reqs if not r.finished()] + arriving
+        parked_reqs = list(self.parking.reqs.values())
+        waiting = [self._view(r) for r in waiting_reqs]
+        running = [self._view(r) for r in running_reqs + parked_reqs]
+        budget = self._budget(scheduler, now)
+        decision = self.policy.schedule(waiting, running, budget)
+        self.decision = decision
+        self._apply_rejections(scheduler, decision)
+        self._apply_demotions(decision, running_reqs + parked_reqs + waiting_reqs)
+        self._set_admission(decision, waiting_reqs)
+        running_batch = self._apply_parking(scheduler, running_batch, decision, arriving)
+        self.stats.record_pass(time.perf_counter() - started, len(waiting), len(running), len(self.parking))
+        return running_batch
+
+    def defer_prefill(self, running_batch) -> bool:
+        """True when the running streams need this step for decoding (no prefill now)."""
+        budget = self.decision.prefill_token_budget
+        return budget is not None and budget <= 0 and not running_batch.is_empty()
+
+    def prefill_chunk(self, default: int | None) -> int | None:
+        budget = self.decision.prefill_token_budget
+        if budget is None or budget <= 0:
+            return default
+        budget = max(16, int(budget))
+        return budget if default is None or default <= 0 else min(default, budget)
+
+    def observe_step(self, batch, elapsed: float) -> None:
+        """Learn the engine's speed from one executed step."""
+        mode = batch.forward_mode
+        if mode.is_decode():
+            self.stats.observe_decode(elapsed, batch.batch_size())
+        elif mode.is_extend():
+            self.stats.observe_prefill(elapsed, int(getattr(batch, "extend_num_tokens", 0) or 0))
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def _view(self, req):
+        view = view_of(req, self.policy_name)
+        if req.rid not in self.tracked:
+            self.tracked[req.rid] = req
+            if self.analyzer is not None:
+                self.analyzer.on_arrival(view, None)
+        elif self.analyzer is not None and view.generated:
+            self.analyzer.on_progress(view)
+        if view.length_bound is not None:
+            req.tempo.length_bound = view.length_bound
+        return view
+
+    def _forget_finished(self, now: float) -> None:
+        done = [rid for rid, req in self.tracked.items() if req.finished()]
+        for rid in done:
+            req = self.tracked.pop(rid)
+            view = getattr(req, "_tempo_view", None)
+            if view is None:
+                continue
+            view.generated = len(req.output_ids)
+            self.policy.on_finish(view, now)
+            if self.analyzer is not None:
+                ok = type(req.finished_reason).__name__ != "FINISH_ABORT"
+                self.analyzer.on_finish(view, ok=ok)
+
+    def _budget(self, scheduler, now: float) -> EngineBudget:
+        alloc = scheduler.token_to_kv_pool_allocator
+        evictable = scheduler.tree_cache.evictable_size() if hasattr(scheduler.tree_cache, "evictable_size") else 0
+        chunk = scheduler.chunked_prefill_size if scheduler.chunked_prefill_size and \
+            scheduler.chunked_prefill_size > 0 else scheduler.max_prefill_tokens
+        return EngineBudget(
+            now=now, max_running=int(scheduler.max_running_requests),
+            kv_free_tokens=int(alloc.available_size() + evictable), token_budget=int(chunk),
+            decode_step_time=self.stats.decode_step_time or DEFAULT_DECODE_STEP_S,
+            prefill_time_per_token=self.stats.prefill_time_per_token or DEFAULT_PREFILL_S_PER_TOKEN,
+            kv_total_tokens=int(scheduler.max_total_num_tokens))
+
+    def _apply_rejections(self, scheduler, decision: Decision) -> None:
+        if not decision.reject:
+            return
+        from sglang.srt.managers.io_struct import AbortReq
+        from sglang.srt.managers.schedule_batch import FINISH_ABORT
+
+        waiting = {r.rid for r in scheduler.waiting_queue}
+        for rid, reason in decision.reject.items():
+            if rid not in waiting:
+                continue
+            finish = FINISH_ABORT(f"tempo: request not started in time ({reason})",
+                                  status_code=HTTPStatus.REQUEST_TIMEOUT, err_type="MaxWaitExceeded")
+            scheduler.abort_request(AbortReq(rid=rid, finished_reason=finish.to_json()))
+            self.stats.rejected += 1
+
+    def _apply_demotions(self, decision: Decision, reqs) -> None:
+        if not decision.demote:
+            return
+        demote = set(decision.demote)
+        for req in reqs:
+            state = getattr(req, "tempo", None)
+            if req.rid in demote and state is not None and not state.demoted:
+                state.demoted = True
+                state.notes.append("demoted to best effort: the SLO can no longer be met")
+                self.stats.demoted += 1
+
+    def _set_admission(self, decision: Decision, waiting_reqs) -> None:
+        """Admission order with program siblings (same program, same parents) kept together."""
+        rank = {rid: i for i, rid in enumerate(decision.admit)}
+        group_rank: dict[tuple, int] = {}
+        for req in waiting_reqs:
+            key = _sibling_key(req)
+            if key is not None and req.rid in rank:
+                group_rank[key] = min(group_rank.get(key, 1 << 30), rank[req.rid])
+        for req in waiting_reqs:
+            key = _sibling_key(req)
+            if key is not None and key in group_rank and req.rid not in rank:
+                rank[req.rid] = group_rank[key]
+        self.admit_rank = rank
+        self.admit_ok = set(rank)
+
+    def sort_key(self, req):
+        key = _sibling_key(req)
+        own = self.admit_rank.get(req.rid, 1 << 30)
+        return (own, key is None, key or ())
+
+    def _apply_parking(self, scheduler, running_batch, decision: Decision, arriving):
+        want = set(decision.park)
+        alloc = scheduler.token_to_kv_pool_allocator
+        total = max(1, int(scheduler.max_total_num_tokens))
+        if alloc.available_size() < MIN_FREE_KV_FRACTION_FOR_PARKING * total:
+            want = set()  # memory is tight: parked KV must be retractable, so run everyone
+        resume = [rid for rid in self.parking.reqs if rid not in want]
+        running_batch = self.parking.resume(scheduler, running_batch, resume)
+        candidates = [r for r in running_batch.reqs if r.rid in want and not r.finished()]
+        decodable = len(running_batch.reqs) + len(arriving)
+        if candidates and len(candidates) >= decodable:
+            candidates = candidates[:-1]  # never park every stream: the engine would idle and sleep
+        self.parking.park(running_batch, candidates)
+        if running_batch.is_empty() and len(self.parking):
+            running_batch = self.parking.resume_all(scheduler, running_batch)
+        return running_batch
+
+
+def _sibling_key(req) -> tuple | None:
+    state = getattr(req, "tempo", None)
+    if state is None or state.slo.slo_class is not SLOClass.PROGRAM:
+        return None
+    return (state.slo.program_id, state.slo.parents)
+
+
+def _make_analyzer(scheduler):
+    """The request analyzer (length bounds, program stage deadlines); None if it cannot start."""
+    try:
+        from tempo_sglang.analyzer.facade import AnalyzerConfig, RequestAnalyzer
+
+        name = getattr(scheduler.server_args, "served_model_name", None)
+        return RequestAnalyzer(AnalyzerConfig(model_name=str(name) if name else None, clock=time.time))
+    except Exception as exc:  # the scheduler must keep serving without it
+        logger.warning("tempo-sglang: analyzer disabled (%s)", exc)
+        return None
