@@ -240,6 +240,10 @@ def test_admission_order_urgent_first_then_density():
     density = np.array([1.0, 2.0, 9.0, 0.5, 7.0])
     order = admission_order(np.array([0, 1, 2, 3]), np.array([4]), slack, density, horizon=1.0)
     assert order.tolist() == [3, 1, 2, 0, 4]  # urgent by slack, calm by density, then the rest
+    slack[4] = 0.5  # an urgent request outside the chosen batch goes before the calm chosen ones
+    assert admission_order(np.array([0, 1, 2, 3]), np.array([4]), slack, density, 1.0).tolist() == [3, 1, 4, 2, 0]
+    assert admission_order(np.array([0, 1, 2, 3]), np.array([4]), slack, density, 1.0,
+                           urgent_rest=False).tolist() == [3, 1, 2, 0, 4]
 
 
 def test_kv_admissible_reserves_running_growth_and_skips_what_does_not_fit():

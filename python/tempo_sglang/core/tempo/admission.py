@@ -1,8 +1,9 @@
 """Admission order and KV-aware admission limit of the Tempo policy.
 
 Order: the GMAX-chosen waiting requests whose slack is shorter than the urgency horizon first, least
-slack first (they must start now to make it: just in time); then the other chosen ones by gain
-density; then the rest by density. Best effort (with demoted requests) is placed by the caller.
+slack first (they must start now to make it: just in time); then the other urgent ones (not chosen)
+by density when ``urgent_rest`` is set; then the calm chosen ones by gain density; then the rest by
+density. Best effort (with demoted requests) is placed by the caller.
 
 Limit: a request admitted now will grow its KV by up to its remaining output. Admitting more than
 the KV can hold makes the engine retract (recompute) requests later, which wastes the very capacity
@@ -18,14 +19,20 @@ import numpy as np
 
 
 def admission_order(chosen_w: np.ndarray, rest_w: np.ndarray, slack: np.ndarray, density: np.ndarray,
-                    horizon: float) -> np.ndarray:
+                    horizon: float, urgent_rest: bool = True) -> np.ndarray:
     """Rows of waiting requests in admission order (see module docstring)."""
     urgent = chosen_w[slack[chosen_w] < horizon]
     urgent = urgent[np.argsort(slack[urgent], kind="stable")]
     calm = chosen_w[slack[chosen_w] >= horizon]
     calm = calm[np.argsort(-density[calm], kind="stable")]
+    if urgent_rest:
+        late = rest_w[slack[rest_w] < horizon]
+        late = late[np.argsort(-density[late], kind="stable")]
+        rest_w = rest_w[slack[rest_w] >= horizon]
+    else:
+        late = rest_w[:0]
     rest = rest_w[np.argsort(-density[rest_w], kind="stable")]
-    return np.concatenate((urgent, calm, rest)).astype(np.int64)
+    return np.concatenate((urgent, late, calm, rest)).astype(np.int64)
 
 
 def kv_admissible(order: np.ndarray, need: np.ndarray, kv_free: float, running_growth: float,

@@ -51,7 +51,7 @@ class TempoPolicy:
                  prefill_margin_steps: float = 1.0, min_prefill_tokens: int = 32,
                  demote_bw: float = 1.0, be_share: float = 0.03, be_max_wait_s: float = 60.0,
                  max_preempt: int = 4, honor_max_wait: bool = True, pressure_bw: float = 0.5,
-                 kv_growth_ratio: float = 0.8, **_: Any):
+                 kv_growth_ratio: float = 0.8, urgent_rest: bool = True, **_: Any):
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
         self.frame_steps, self.frame_seconds = int(frame_steps), float(frame_seconds)
@@ -62,6 +62,7 @@ class TempoPolicy:
         self.max_preempt, self.honor_max_wait = int(max_preempt), honor_max_wait
         self.pressure_bw = float(pressure_bw)
         self.kv_growth_ratio = float(kv_growth_ratio)
+        self.urgent_rest = bool(urgent_rest)
         self.store = ViewStore(oracle=oracle)
         self._passes = 0
         self._frame_time = -math.inf
@@ -185,7 +186,7 @@ class TempoPolicy:
         rest = np.flatnonzero(is_wait & alive & ~be & ~in_batch)
         v = max(budget.decode_step_time, 1e-6)
         horizon = max(self.frame_seconds, self.frame_steps * v)
-        slo_order = admission_order(sel_w, rest, sc.slack, sc.density, horizon)
+        slo_order = admission_order(sel_w, rest, sc.slack, sc.density, horizon, self.urgent_rest)
         order = np.concatenate((be_front, slo_order, be_rows_w[be_front.size:])).astype(np.int64)
         ratio = 1.0 if self.oracle else self.kv_growth_ratio
         need = sc.pf_rem + st.gen[idx] - np.minimum(st.gen[idx], np.maximum(st.pre[idx] - st.prompt[idx], 0))
