@@ -133,3 +133,11 @@ def test_gain_bounds(offsets, prompt, status):
         assert 0 <= hard <= soft + 1e-9 <= full + 1e-6
         if status != "ok":
             assert hard == soft == 0
+
+
+def test_zero_output_priming_call():
+    on_time = RequestRecord("z", LAT, 0.0, 40, 0, [], 0.5)
+    late = RequestRecord("z2", LAT, 0.0, 40, 0, [], 1.5)
+    assert G.latency_gain(on_time) == 40 and G.latency_gain(late) == 0
+    s = summarize([on_time, late], duration=2.0)
+    assert s["num_met"] == 1 and s["completed"] == 2 and s["mean_e2e_latency_ms"] == pytest.approx(1000.0)

@@ -66,11 +66,22 @@ def latency_token_hits(rec: RequestRecord) -> np.ndarray:
 
 
 def latency_gain(rec: RequestRecord, soft_k: float | None = None) -> float:
-    """Hard (``soft_k=None``) or soft gain of a latency-class record."""
-    if not _eligible(rec) or not rec.token_times or rec.slo.ttft_ms is None or rec.slo.tbt_ms is None:
+    """Hard (``soft_k=None``) or soft gain of a latency-class record.
+
+    A call that asks for no output (a prefix-priming call) earns its prompt if it finished within
+    the TTFT SLO: its "first token" is the end of its prefill.
+    """
+    if not _eligible(rec) or rec.slo.ttft_ms is None or rec.slo.tbt_ms is None:
         return 0.0
     ttft_slo = rec.slo.ttft_ms / 1000.0
     tbt_slo = rec.slo.tbt_ms / 1000.0
+    if rec.output_len == 0 and not rec.token_times and rec.finish_time is not None:
+        ttft = rec.finish_time - rec.arrival
+        if soft_k is None:
+            return float(rec.prompt_len) if ttft <= ttft_slo + EPS else 0.0
+        return rec.prompt_len * soft_factor(ttft_slo, ttft, soft_k)
+    if not rec.token_times:
+        return 0.0
     times = np.asarray(rec.token_times[: max(rec.output_len, 0)], dtype=float)
     if times.size == 0:
         return 0.0

@@ -44,14 +44,17 @@ def _stat_keys(prefix: str, values_s: Sequence[float] | np.ndarray) -> dict[str,
 
 
 def bench_keys(records: Sequence[RequestRecord], duration: float) -> dict[str, float]:
-    """SGLang bench_serving keys over the successful records."""
-    ok = [r for r in records if r.ok and r.token_times]
+    """SGLang bench_serving keys over the successful records (TTFT/ITL over those with tokens)."""
+    ok = [r for r in records if r.ok]
     ttft, tpot, itl, e2e = [], [], [], []
     for r in ok:
         times = np.asarray(r.token_times, dtype=float)
+        finish = r.finish_time if r.finish_time is not None else (float(times[-1]) if times.size else None)
+        if finish is not None:
+            e2e.append(finish - r.arrival)
+        if times.size == 0:
+            continue
         ttft.append(times[0] - r.arrival)
-        finish = r.finish_time if r.finish_time is not None else float(times[-1])
-        e2e.append(finish - r.arrival)
         if times.size > 1:
             tpot.append((times[-1] - times[0]) / (times.size - 1))
             itl.extend(np.diff(times).tolist())
@@ -70,7 +73,12 @@ def bench_keys(records: Sequence[RequestRecord], duration: float) -> dict[str, f
 
 def _latency_met(rec: RequestRecord) -> tuple[bool, bool, int]:
     """(due-line met, every-gap met, on-time tokens) of one latency record."""
-    if not rec.ok or rec.demoted or not rec.token_times or rec.slo.tbt_ms is None or rec.slo.ttft_ms is None:
+    if not rec.ok or rec.demoted or rec.slo.tbt_ms is None or rec.slo.ttft_ms is None:
+        return False, False, 0
+    if rec.output_len == 0 and not rec.token_times:  # prefix-priming call: met if prefilled in time
+        met = rec.finish_time is not None and rec.finish_time - rec.arrival <= rec.slo.ttft_ms / 1000.0 + G.EPS
+        return met, met, 0
+    if not rec.token_times:
         return False, False, 0
     hits = G.latency_token_hits(rec)
     complete = len(rec.token_times) >= rec.output_len
