@@ -62,22 +62,20 @@ def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
     """
     v = max(float(v), 1e-6)
     p = max(float(p), 0.0)
-    demoted = store.demoted[idx]
-    cls0 = store.cls[idx]
+    fl, it, bo = store.gather(idx)
+    arrival, ttft, tbt_all, deadline, _max_wait, lb, stage = fl
+    cls0, prompt, max_new, pcode, gen, pre = it
+    demoted, _was_running, informed = bo
     cls = np.where(demoted, BE, cls0)
-    gen = store.gen[idx]
-    prompt = store.prompt[idx]
-    pf_rem = np.maximum(prompt - store.pre[idx], 0)
-    lb = store.lb[idx]
-    bound = np.minimum(np.where(np.isnan(lb), DEFAULT_LENGTH_BOUND, lb), store.max_new[idx])
+    pf_rem = np.maximum(prompt - pre, 0)
+    bound = np.minimum(np.where(np.isnan(lb), DEFAULT_LENGTH_BOUND, lb), max_new)
     rem = np.maximum(bound - gen, 1.0)
     pf_time = pf_rem * p
     t_gen = rem * v + pf_time
 
     is_lat = cls == LAT
-    with np.errstate(invalid="ignore"):
-        tbt = np.where(is_lat, store.tbt[idx], 1.0)
-        due_lat = store.arrival[idx] + np.where(is_lat, store.ttft[idx], 0.0) + gen * tbt
+    tbt = np.where(is_lat, tbt_all, 1.0)
+    due_lat = arrival + np.where(is_lat, ttft, 0.0) + gen * tbt
     # latency: tokens k = 0.. (from now) arrive at now + pf_time + (k+1) v, due at due_lat + k tbt
     slack_lat = due_lat - now - pf_time - v
     late = slack_lat < 0
@@ -90,8 +88,6 @@ def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
     lat_hopeless = (rem - lost_fast) <= 0
 
     # deadline / program: all or nothing by the (program) deadline; urgency from the stage deadline
-    deadline = store.deadline[idx]
-    stage = store.stage_dl[idx]
     due_dp = np.where((cls == PROG) & ~np.isnan(stage), stage, deadline)
     t_left = deadline - now
     v_opt = min(v, v_floor) if v_floor is not None and v_floor > 0 else v
@@ -99,7 +95,7 @@ def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
         bw_final = np.where(t_left > 0, t_gen / t_left, np.inf)
         bw_opt = np.where(t_left > 0, (rem * v_opt + pf_time) / t_left, np.inf)
     limit = demote_bw if store.oracle else demote_bw * bound_slack
-    dp_hopeless = (t_left < pf_time + v_opt) | (store.informed[idx] & (bw_opt > limit))
+    dp_hopeless = (t_left < pf_time + v_opt) | (informed & (bw_opt > limit))
     full = prompt + DECODE_WEIGHT * (gen + rem)
     gain_dp = np.where(dp_hopeless, 0.0, full / np.maximum(bw_final, 1.0) ** 2)
 
@@ -111,9 +107,9 @@ def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
     hopeless = np.where(is_lat, lat_hopeless, ((cls == DL) | (cls == PROG)) & dp_hopeless)
     density = gain / t_gen
 
-    prog = np.flatnonzero((cls == PROG) & (store.pcode[idx] >= 0))
+    prog = np.flatnonzero((cls == PROG) & (pcode >= 0))
     if prog.size:
-        codes, inv = np.unique(store.pcode[idx][prog], return_inverse=True)
+        codes, inv = np.unique(pcode[prog], return_inverse=True)
         g_sum = np.bincount(inv, weights=gain[prog], minlength=codes.size)
         t_cp = np.zeros(codes.size)
         np.maximum.at(t_cp, inv, t_gen[prog])

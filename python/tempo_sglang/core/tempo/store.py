@@ -38,24 +38,33 @@ class ViewStore:
         self.free: list[int] = []
         self.program_code: dict[str, int] = {}
         self.rids = np.empty(0, dtype=object)
-        for name in _FLOAT_FIELDS:
-            setattr(self, name, np.empty(0))
-        for name in _INT_FIELDS:
-            setattr(self, name, np.empty(0, dtype=np.int64))
-        for name in _BOOL_FIELDS:
-            setattr(self, name, np.empty(0, dtype=bool))
+        # one 2-D array per dtype, so a pass gathers all fields of its rows in three indexing ops;
+        # the per-field names are views of their rows
+        self.F = np.zeros((len(_FLOAT_FIELDS), 0))
+        self.I = np.zeros((len(_INT_FIELDS), 0), dtype=np.int64)
+        self.B = np.zeros((len(_BOOL_FIELDS), 0), dtype=bool)
         self._grow(capacity)
 
     # ---- slot management ---------------------------------------------------------------------
     def _grow(self, new_cap: int) -> None:
         old = self.cap
-        for name in (*_FLOAT_FIELDS, *_INT_FIELDS, *_BOOL_FIELDS, "rids"):
+        for name in ("F", "I", "B"):
             arr = getattr(self, name)
-            grown = np.zeros(new_cap, dtype=arr.dtype) if arr.dtype != object else np.empty(new_cap, object)
-            grown[:old] = arr
+            grown = np.zeros((arr.shape[0], new_cap), dtype=arr.dtype)
+            grown[:, :old] = arr
             setattr(self, name, grown)
+        rids = np.empty(new_cap, dtype=object)
+        rids[:old] = self.rids
+        self.rids = rids
+        for table, names in ((self.F, _FLOAT_FIELDS), (self.I, _INT_FIELDS), (self.B, _BOOL_FIELDS)):
+            for row, name in enumerate(names):
+                setattr(self, name, table[row])
         self.free.extend(range(new_cap - 1, old - 1, -1))
         self.cap = new_cap
+
+    def gather(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All float, int and bool fields of the slots ``idx`` (rows in `_*_FIELDS` order)."""
+        return self.F[:, idx], self.I[:, idx], self.B[:, idx]
 
     def _new_slot(self, view: RequestView) -> int:
         if not self.free:
