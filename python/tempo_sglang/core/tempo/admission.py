@@ -18,21 +18,34 @@ from __future__ import annotations
 import numpy as np
 
 
+def top_k(rows: np.ndarray, key: np.ndarray, k: int | None) -> np.ndarray:
+    """The ``k`` rows with the smallest ``key`` (all when ``k`` is None), in key order, stable."""
+    if k is not None and rows.size > k:
+        if k <= 0:
+            return rows[:0]
+        rows = rows[np.argpartition(key[rows], k - 1)[:k]]
+        rows = np.sort(rows)  # keep the stable tie-break by row after the partition
+    return rows[np.argsort(key[rows], kind="stable")]
+
+
 def admission_order(chosen_w: np.ndarray, rest_w: np.ndarray, slack: np.ndarray, density: np.ndarray,
-                    horizon: float, urgent_rest: bool = True) -> np.ndarray:
-    """Rows of waiting requests in admission order (see module docstring)."""
-    urgent = chosen_w[slack[chosen_w] < horizon]
-    urgent = urgent[np.argsort(slack[urgent], kind="stable")]
-    calm = chosen_w[slack[chosen_w] >= horizon]
-    calm = calm[np.argsort(-density[calm], kind="stable")]
-    if urgent_rest:
-        late = rest_w[slack[rest_w] < horizon]
-        late = late[np.argsort(-density[late], kind="stable")]
-        rest_w = rest_w[slack[rest_w] >= horizon]
-    else:
-        late = rest_w[:0]
-    rest = rest_w[np.argsort(-density[rest_w], kind="stable")]
-    return np.concatenate((urgent, late, calm, rest)).astype(np.int64)
+                    horizon: float, urgent_rest: bool = True, limit: int | None = None) -> np.ndarray:
+    """Rows of waiting requests in admission order (see module docstring); at most ``limit``."""
+    neg_density = -density
+    out = []
+    left = limit
+    urgent_mask = slack[chosen_w] < horizon
+    rest_urgent = slack[rest_w] < horizon if urgent_rest else np.zeros(rest_w.size, dtype=bool)
+    groups = ((chosen_w[urgent_mask], slack), (rest_w[rest_urgent], neg_density),
+              (chosen_w[~urgent_mask], neg_density), (rest_w[~rest_urgent], neg_density))
+    for rows, key in groups:
+        picked = top_k(rows, key, left)
+        out.append(picked)
+        if left is not None:
+            left -= picked.size
+            if left <= 0:
+                break
+    return np.concatenate(out).astype(np.int64) if out else np.empty(0, dtype=np.int64)
 
 
 def kv_admissible(order: np.ndarray, need: np.ndarray, kv_free: float, running_growth: float,

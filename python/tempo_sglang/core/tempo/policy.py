@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from tempo_sglang.core.policy import Decision, EngineBudget
-from tempo_sglang.core.tempo.admission import admission_order, kv_admissible
+from tempo_sglang.core.tempo.admission import admission_order, kv_admissible, top_k
 from tempo_sglang.core.tempo.density import Scores, score
 from tempo_sglang.core.tempo.gmax import gmax_select
 from tempo_sglang.core.tempo.pacing import decoding_latency, park_mask, prefill_budget, ttft_prefill_rate
@@ -51,7 +51,7 @@ class TempoPolicy:
                  prefill_margin_steps: float = 1.0, min_prefill_tokens: int = 32,
                  demote_bw: float = 1.0, be_share: float = 0.03, be_max_wait_s: float = 60.0,
                  max_preempt: int = 4, honor_max_wait: bool = True, pressure_bw: float = 0.5,
-                 kv_growth_ratio: float = 0.8, urgent_rest: bool = True, **_: Any):
+                 kv_growth_ratio: float = 0.8, urgent_rest: bool = True, admit_margin: int = 64, **_: Any):
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
         self.frame_steps, self.frame_seconds = int(frame_steps), float(frame_seconds)
@@ -63,6 +63,7 @@ class TempoPolicy:
         self.pressure_bw = float(pressure_bw)
         self.kv_growth_ratio = float(kv_growth_ratio)
         self.urgent_rest = bool(urgent_rest)
+        self.admit_margin = int(admit_margin)  # extra admission candidates beyond free slots (KV skips)
         self.store = ViewStore(oracle=oracle)
         self._passes = 0
         self._frame_time = -math.inf
@@ -169,12 +170,15 @@ class TempoPolicy:
 
         # best effort: residual share, oldest first
         be = sc.cls == BE
+        free = budget.max_running - n_r
+        limit = max(free, 0) + self.max_preempt + self.admit_margin  # the engine cannot take more
         be_rows_w = np.flatnonzero(be & is_wait & alive)
-        be_rows_w = be_rows_w[np.argsort(st.arrival[idx[be_rows_w]], kind="stable")]
+        n_be_wait = be_rows_w.size
+        be_rows_w = top_k(be_rows_w, st.arrival[idx], limit)
         be_rows_r = np.flatnonzero(be[:n_r])
         share = 0
         if be_rows_w.size or be_rows_r.size:
-            share = min(max(1, math.ceil(self.be_share * budget.max_running)), be_rows_w.size + be_rows_r.size)
+            share = min(max(1, math.ceil(self.be_share * budget.max_running)), n_be_wait + be_rows_r.size)
         be_front = be_rows_w[:max(0, share - be_rows_r.size)]
 
         # GMAX over the SLO candidates (running and waiting)
@@ -186,14 +190,13 @@ class TempoPolicy:
         rest = np.flatnonzero(is_wait & alive & ~be & ~in_batch)
         v = max(budget.decode_step_time, 1e-6)
         horizon = max(self.frame_seconds, self.frame_steps * v)
-        slo_order = admission_order(sel_w, rest, sc.slack, sc.density, horizon, self.urgent_rest)
+        slo_order = admission_order(sel_w, rest, sc.slack, sc.density, horizon, self.urgent_rest, limit)
         order = np.concatenate((be_front, slo_order, be_rows_w[be_front.size:])).astype(np.int64)
         ratio = 1.0 if self.oracle else self.kv_growth_ratio
         need = sc.pf_rem + st.gen[idx] - np.minimum(st.gen[idx], np.maximum(st.pre[idx] - st.prompt[idx], 0))
         need = need + ratio * sc.rem
         growth = ratio * float(sc.rem[:n_r].sum())
         order = kv_admissible(order, need, budget.kv_free_tokens, growth, n_r > 0)
-        free = budget.max_running - n_r
         fits = np.zeros(idx.size, dtype=bool)
         fits[order[:max(free, 0)]] = True  # gets a slot and its KV now
         admit = st.rids[idx[order]].tolist()
@@ -225,7 +228,7 @@ class TempoPolicy:
         self._pending_prefill = float(sc.pf_rem[alive].sum())
         dp = (sc.cls[:n_r] != LAT) & (sc.cls[:n_r] != BE)
         self._contended = self._pending_prefill > 0 or bool(np.any(sc.bw[:n_r][dp] > self.pressure_bw))
-        self._blocked = bool(slo_order.size) and not fits[slo_order].all()  # SLO work left waiting
+        self._blocked = int(fits[slo_order].sum()) < sel_w.size + rest.size  # SLO work left waiting
         self._pace(sc, n_r, ir, budget, decision, exclude=preempted, blocked=self._blocked)
         self.last = (idx, sc)
         return decision
