@@ -317,3 +317,13 @@ def test_decisions_are_well_formed(rows, max_running, kv_free, v, p, name):
         assert d.prefill_token_budget is None or d.prefill_token_budget >= 1
         for rid in d.demote:
             next(x for x in views if x.rid == rid).demoted = True
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=0, max_size=30), st.one_of(st.none(), st.integers(0, 35)))
+def test_top_k_matches_a_stable_sort(keys, k):
+    from tempo_sglang.core.tempo.admission import top_k
+    key = np.array(keys, dtype=float)
+    rows = np.arange(key.size)
+    full = rows[np.argsort(key, kind="stable")]
+    assert top_k(rows, key, k).tolist() == (full if k is None else full[:k]).tolist()
