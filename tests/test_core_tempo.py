@@ -1,7 +1,9 @@
 """Tempo policy behaviour: pacing, starvation-freedom, demotion, rejection, preemption, frames.
 
-`StepLoop` is a minimal engine for these tests: fixed decode step time, prefill done in one step
-(first token at its end), and the Decision applied exactly as the policy contract says.
+`StepLoop` is a minimal engine for these tests: fixed decode step time ``v``; prefill done in one step
+for free when ``prefill_time_per_token`` is 0, else chunked under ``Decision.prefill_token_budget``
+(unless ``honor_budget`` is off) with the step taking ``v + tokens * p``; the first token comes at the
+end of the step that completes the prompt; the Decision is applied as the policy contract says.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ class StepLoop:
     """Tiny continuous-batching engine driving a policy step by step."""
 
     def __init__(self, policy, requests: list[RequestView], v: float = 0.01, max_running: int = 64,
-                 prefill_time_per_token: float = 0.0):
+                 prefill_time_per_token: float = 0.0, honor_budget: bool = True):
         self.policy, self.v, self.max_running = policy, v, max_running
-        self.p = prefill_time_per_token
+        self.p, self.honor_budget = prefill_time_per_token, honor_budget
         self.pending = sorted(requests, key=lambda r: r.arrival)
         self.waiting: list[RequestView] = []
         self.running: list[RequestView] = []
@@ -60,11 +62,18 @@ class StepLoop:
                         if r.rid in waiting and r.rid not in drop]
         parked = set(d.park)
         self.parks += len(parked)
-        end = self.now + self.v
+        chunk = 8192 if d.prefill_token_budget is None or not self.honor_budget else d.prefill_token_budget
+        done_prefill, tokens = set(), 0
         for r in self.running:
             if r.prefilled < r.prompt_len:
-                r.prefilled = r.prompt_len
-            elif r.rid in parked:
+                take = r.prompt_len - r.prefilled if self.p == 0 else min(chunk - tokens, r.prompt_len - r.prefilled)
+                r.prefilled += max(take, 0)
+                tokens += max(take, 0)
+                if r.prefilled >= r.prompt_len:
+                    done_prefill.add(r.rid)
+        end = self.now + self.v + tokens * self.p
+        for r in self.running:
+            if r.prefilled < r.prompt_len or (r.rid in parked and r.rid not in done_prefill):
                 continue
             r.generated += 1
             self.times[r.rid].append(end)
@@ -327,3 +336,25 @@ def test_top_k_matches_a_stable_sort(keys, k):
     rows = np.arange(key.size)
     full = rows[np.argsort(key, kind="stable")]
     assert top_k(rows, key, k).tolist() == (full if k is None else full[:k]).tolist()
+
+
+def test_prefill_budget_keeps_streams_on_their_due_line():
+    """Long prompts arriving beside running streams: Tempo's prefill budget chunks them so the
+    streams keep every due token; ignoring the budget (one big prefill chunk) makes them miss."""
+    v, p = 0.01, 0.0001  # a 3,000-token prompt in one chunk stalls for 0.3 s = 30 decode steps
+
+    def run(honor: bool) -> tuple[int, list[RequestView]]:
+        streams = [lat_request(i, 0.0, 0.05, 0.015, 200) for i in range(4)]  # TBT = 1.5 steps
+        dl = TempoSLO(SLOClass.DEADLINE, deadline_ms=60000)
+        prompts = [RequestView(f"big{i}", dl, 0.3 + 0.4 * i, 3000, 20, true_output_len=20, length_bound=20)
+                   for i in range(3)]
+        loop = StepLoop(make_policy("tempo"), streams + prompts, v=v, prefill_time_per_token=p, honor_budget=honor)
+        loop.run(400)
+        misses = sum(t > r.token_due(j) + 1e-9 for r in streams for j, t in enumerate(loop.times[r.rid]))
+        assert all(f"big{i}" in loop.finished for i in range(3))
+        return misses, streams
+
+    misses, streams = run(honor=True)
+    assert misses == 0 and all(r.generated == 200 for r in streams)
+    stalled, _ = run(honor=False)
+    assert stalled > 0

@@ -23,8 +23,11 @@ def top_k(rows: np.ndarray, key: np.ndarray, k: int | None) -> np.ndarray:
     if k is not None and rows.size > k:
         if k <= 0:
             return rows[:0]
-        rows = rows[np.argpartition(key[rows], k - 1)[:k]]
-        rows = np.sort(rows)  # keep the stable tie-break by row after the partition
+        kk = key[rows]
+        kth = np.partition(kk, k - 1)[k - 1]
+        less = np.flatnonzero(kk < kth)
+        ties = np.flatnonzero(kk == kth)[:k - less.size]  # earliest positions win ties, as in a stable sort
+        rows = rows[np.sort(np.concatenate((less, ties)))]
     return rows[np.argsort(key[rows], kind="stable")]
 
 

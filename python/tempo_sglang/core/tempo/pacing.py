@@ -9,12 +9,15 @@ the stall of a prefill chunk, so a stream is parked only beyond a *cushion* of t
 work (at most one chunk): streams bank that much slack first, then coast on their due line.
 
 A prefill chunk stalls every decode in the same step, so the prompt tokens computed per step are
-budgeted from the smallest slack among running latency streams that can still be on time:
-``v + P * prefill_time_per_token <= slack_min - margin_steps * v``. Latency requests still waiting for
-their first token need prefill throughput too: with their prompts ordered by TTFT due time, the
-prefill rate must reach ``r = max_k sum_{j<=k} prompt_j / (due_k - now)`` tokens per second, i.e.
-``P >= r v / (1 - r p)`` per step; the budget is the larger of the two (a stalled stream catches up
-since ``v < tbt``, a missed first token costs the prompt's gain).
+budgeted from the running latency streams: a step of ``v + P * p`` seconds delivers one token per
+stream, so ``P = (min tbt - v) / p`` keeps every stream on its line indefinitely (the sustainable
+part), and streams ahead of their line may spend ``spend_fraction`` of their excess slack
+(``slack_min - (1 + margin_steps) * v``) per step on top (a geometric spend, so a long prompt never
+drains it in one chunk). Latency requests still waiting for their first token need prefill
+throughput too: with their prompts ordered by TTFT due time, the prefill rate must reach
+``r = max_k sum_{j<=k} prompt_j / (due_k - now)`` tokens per second, i.e. ``P >= r v / (1 - r p)`` per
+step; the budget is the larger of the two (a missed first token costs the prompt's gain and the
+stream it starts). ``min_tokens`` per step always pass, so prompts progress even when ``tbt <= v``.
 """
 
 from __future__ import annotations
@@ -40,25 +43,23 @@ def ttft_prefill_rate(ttft_ahead: np.ndarray, prompt_left: np.ndarray) -> float:
 
 
 def prefill_budget(ahead: np.ndarray, mask: np.ndarray, v: float, p: float, token_budget: int,
-                   margin_steps: float = 1.0, min_tokens: int = 32, ttft_rate: float = 0.0) -> int | None:
+                   margin_steps: float = 1.0, min_tokens: int = 32, ttft_rate: float = 0.0,
+                   tbt: np.ndarray | None = None, spend_fraction: float = 0.5) -> int | None:
     """Prompt tokens allowed this step so that streams in ``mask`` keep their due line.
 
-    ``ahead`` = next due - now per row. Rows already too late to save (``ahead < v``) do not
-    constrain the budget. ``ttft_rate`` (see `ttft_prefill_rate`) raises it. ``None`` when nothing
-    constrains it or the prefill cost is unknown.
+    ``ahead`` = next due - now per row, ``tbt`` the rows' TBT (seconds). ``ttft_rate`` (see
+    `ttft_prefill_rate`) raises the budget. ``None`` when no stream constrains it or the prefill cost
+    is unknown.
     """
-    if p <= 0:
+    if p <= 0 or not mask.any():
         return None
-    rows = ahead[mask]
-    rows = rows[rows >= v]
-    if rows.size == 0:
-        return None
-    allowed = (float(rows.min()) - (1.0 + margin_steps) * v) / p
+    sustain = float(np.min(tbt[mask])) - v if tbt is not None else 0.0
+    excess = float(np.min(np.maximum(ahead[mask], 0.0))) - (1.0 + margin_steps) * v
+    allowed = (max(sustain, 0.0) + spend_fraction * max(excess, 0.0)) / p
     if ttft_rate > 0:
         allowed = max(allowed, ttft_rate * v / (1.0 - ttft_rate * p) if ttft_rate * p < 1.0 else np.inf)
-    floor = max(min_tokens, int(v / p))  # a chunk may always cost one decode step
-    upper = max(int(token_budget), floor)
-    return int(min(upper, max(floor, np.floor(allowed))))
+    upper = max(int(token_budget), min_tokens)
+    return int(min(upper, max(min_tokens, np.floor(allowed))))
 
 
 def park_mask(ahead: np.ndarray, mask: np.ndarray, step_time: float, margin_steps: float = 2.0,

@@ -124,7 +124,8 @@ class TempoPolicy:
         first = (sc.cls == LAT) & (sc.pf_rem > 0)  # latency prompts awaiting their first token
         rate = ttft_prefill_rate(sc.due_lat[first] - budget.now - v, sc.pf_rem[first]) if first.any() else 0.0
         decision.prefill_token_budget = prefill_budget(
-            ahead, mask, v, p, budget.token_budget, self.prefill_margin_steps, self.min_prefill_tokens, rate)
+            ahead, mask, v, p, budget.token_budget, self.prefill_margin_steps, self.min_prefill_tokens, rate,
+            tbt=st.tbt[ir])
         if not self.pacing or blocked or not self._contended:
             return
         step = v + (decision.prefill_token_budget or 0) * p
