@@ -294,6 +294,8 @@ def test_admissions_respect_kv_growth_and_streams_are_not_parked_while_work_wait
                          decode_step_time=0.01, prefill_time_per_token=1e-4)
     d = make_policy("tempo", kv_growth_ratio=1.0).schedule(waiting, running, roomy)
     assert len(d.admit) == 5 and set(d.park) == {f"s{i}" for i in range(4)}
+    # an engine that does not call every step must call again before a parked stream needs a step
+    assert d.next_call_by is not None and 0.2 <= d.next_call_by < min(s.token_due(s.generated) for s in running)
 
 
 _SLOS = [TempoSLO(SLOClass.LATENCY, ttft_ms=500, tbt_ms=50), TempoSLO(SLOClass.DEADLINE, deadline_ms=3000),

@@ -12,6 +12,9 @@ applies the returned `Decision`:
 - ``reject``: rid -> reason for requests that must end with an explicit error (``max_wait_ms``).
 - ``prefill_token_budget``: how many prompt tokens may be computed in this step alongside decodes
   (``None``: engine default). Lets a policy protect running streams from prefill stalls.
+- ``next_call_by``: an engine that does not call the policy every step must call it again no later
+  than this time (``None``: no such need); set when requests are parked, whose parking must be
+  reconsidered before they fall behind their due line.
 
 The simulator and the SGLang plugin both implement the engine side; neither needs special cases.
 """
@@ -48,6 +51,7 @@ class Decision:
     demote: list[str] = field(default_factory=list)
     reject: dict[str, str] = field(default_factory=dict)
     prefill_token_budget: int | None = None
+    next_call_by: float | None = None
 
 
 @runtime_checkable

@@ -132,7 +132,10 @@ class TempoPolicy:
         cushion = min(self._pending_prefill, float(budget.token_budget)) * p
         parked = np.flatnonzero(park_mask(ahead, mask, step, self.park_margin_steps, cushion))
         if exclude:
-            parked = [k for k in parked.tolist() if k not in exclude]
+            parked = np.array([k for k in parked.tolist() if k not in exclude], dtype=np.int64)
+        if parked.size:  # reconsider before the first parked stream gets within its margin
+            wake = float(sc.due_lat[parked].min()) - (2.0 + self.park_margin_steps) * step - cushion
+            decision.next_call_by = max(budget.now, wake)
         decision.park = st.rids[ir[parked]].tolist()
 
     def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
