@@ -51,7 +51,8 @@ class TempoPolicy:
                  prefill_margin_steps: float = 1.0, min_prefill_tokens: int = 32,
                  demote_bw: float = 1.0, be_share: float = 0.03, be_max_wait_s: float = 60.0,
                  max_preempt: int = 4, honor_max_wait: bool = True, pressure_bw: float = 0.5,
-                 kv_growth_ratio: float = 0.8, urgent_rest: bool = True, admit_margin: int = 64, **_: Any):
+                 kv_growth_ratio: float = 0.8, urgent_rest: bool = True, admit_margin: int = 64,
+                 hol_block: bool = False, preempt_ratio: float = 2.0, urgency_steps: float = 50.0, **_: Any):
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
         self.frame_steps, self.frame_seconds = int(frame_steps), float(frame_seconds)
@@ -64,6 +65,9 @@ class TempoPolicy:
         self.kv_growth_ratio = float(kv_growth_ratio)
         self.urgent_rest = bool(urgent_rest)
         self.admit_margin = int(admit_margin)  # extra admission candidates beyond free slots (KV skips)
+        self.hol_block = bool(hol_block)
+        self.preempt_ratio = float(preempt_ratio)
+        self.urgency_steps = float(urgency_steps)  # slack below this many decode steps is urgent
         self.store = ViewStore(oracle=oracle)
         self._passes = 0
         self._frame_time = -math.inf
@@ -193,7 +197,7 @@ class TempoPolicy:
         sel_w = chosen[chosen >= n_r]
         rest = np.flatnonzero(is_wait & alive & ~be & ~in_batch)
         v = max(budget.decode_step_time, 1e-6)
-        horizon = max(self.frame_seconds, self.frame_steps * v)
+        horizon = max(self.frame_seconds, self.urgency_steps * v)
         slo_order = admission_order(sel_w, rest, sc.slack, sc.density, horizon, self.urgent_rest, limit)
         order = np.concatenate((be_front, slo_order, be_rows_w[be_front.size:])).astype(np.int64)
         ratio = 1.0 if self.oracle else self.kv_growth_ratio
@@ -201,6 +205,11 @@ class TempoPolicy:
         need = need + ratio * sc.rem
         growth = ratio * float(sc.rem[:n_r].sum())
         order = kv_admissible(order, need, budget.kv_free_tokens, growth, n_r > 0)
+        if self.hol_block and slo_order.size:  # the most urgent request, already late, waits for KV:
+            head = int(slo_order[0])           # nothing overtakes it, so big prompts cannot starve
+            if sc.slack[head] < 0 and not (order == head).any() and (
+                    budget.kv_total_tokens <= 0 or need[head] <= budget.kv_total_tokens):
+                order = np.array([head], dtype=np.int64)
         fits = np.zeros(idx.size, dtype=bool)
         fits[order[:max(free, 0)]] = True  # gets a slot and its KV now
         admit = st.rids[idx[order]].tolist()
@@ -226,7 +235,8 @@ class TempoPolicy:
             picks = choose_preemptions(
                 blocked, evict, sc.gain, sc.slack, sc.t_gen, kv, budget.prefill_time_per_token,
                 float(sc.t_gen[:n_r].min()), sc.due_lat[:n_r][lat] - now - v, st.tbt[ir][lat],
-                self.max_preempt, gain_rate=float(sc.density[:n_r][sc.cls[:n_r] != BE].sum()))
+                self.max_preempt, gain_rate=float(sc.density[:n_r][sc.cls[:n_r] != BE].sum()),
+                density=sc.density, ratio=self.preempt_ratio)
             preempted = set(picks)
             decision.preempt = st.rids[idx[picks]].tolist() if picks else []
         self._pending_prefill = float(sc.pf_rem[alive].sum())

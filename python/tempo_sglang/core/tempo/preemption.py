@@ -9,11 +9,16 @@ pays only when the gain it makes room for exceeds the gain it loses:
   (``slack(w) < t_release``), else 0 (it will get a slot in time anyway);
 - lost: ``gain(r)`` if r cannot absorb the delay (``slack(r) < tau + t_gen(w)``), plus the stall:
   ``w_d`` for every due token of running latency streams that ``tau`` pushes past its due time, plus
-  the engine time itself: ``tau * gain_rate``, where ``gain_rate`` is the summed gain density of the
-  running batch (everything in it is delayed by the recompute).
+  the engine time itself: ``tau * max(gain_rate, density(w))``, where ``gain_rate`` is the summed gain
+  density of the running batch (everything in it is delayed by the recompute) and ``density(w)`` the
+  value of engine time to the incoming request (the recompute of r, due when r comes back, is engine
+  time lost to requests like w; with ``gain(w) = density(w) * t_gen(w)`` this alone requires
+  ``tau < t_gen(w)``).
 
 Eviction candidates are tried cheapest first (lowest density), incoming requests densest first; at
-most ``max_preempt`` evictions per pass.
+most ``max_preempt`` evictions per pass, and only when the gain exceeds ``ratio`` times the loss (the
+estimates come from conservative length bounds, so a margin keeps the engine from trading work away
+on noise).
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ def stall_cost(tau: float, lat_ahead: np.ndarray, lat_tbt: np.ndarray) -> float:
 def choose_preemptions(incoming: np.ndarray, evictable: np.ndarray, gain: np.ndarray, slack: np.ndarray,
                        t_gen: np.ndarray, kv: np.ndarray, p: float, t_release: float,
                        lat_ahead: np.ndarray, lat_tbt: np.ndarray, max_preempt: int = 4,
-                       gain_rate: float = 0.0) -> list[int]:
+                       gain_rate: float = 0.0, density: np.ndarray | None = None,
+                       ratio: float = 1.0) -> list[int]:
     """Rows of ``evictable`` to preempt for rows of ``incoming`` (both in priority order)."""
     out: list[int] = []
     if incoming.size == 0 or evictable.size == 0 or max_preempt <= 0:
@@ -55,7 +61,8 @@ def choose_preemptions(incoming: np.ndarray, evictable: np.ndarray, gain: np.nda
             break
         tau = float(kv[r]) * p
         lost = gain[r] if slack[r] < tau + t_gen[w] else 0.0
-        if gain[w] > lost + stall_cost(tau, lat_ahead, lat_tbt) + tau * gain_rate:
+        rate = max(gain_rate, float(density[w]) if density is not None else 0.0)
+        if gain[w] > ratio * (lost + stall_cost(tau, lat_ahead, lat_tbt) + tau * rate):
             out.append(r)
         else:
             break  # the cheapest eviction does not pay; dearer ones would not either (roughly)
