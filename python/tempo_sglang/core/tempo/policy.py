@@ -53,6 +53,21 @@ class TempoPolicy:
                  max_preempt: int = 4, honor_max_wait: bool = True, pressure_bw: float = 0.5,
                  kv_growth_ratio: float = 0.8, urgent_rest: bool = True, admit_margin: int = 64,
                  hol_block: bool = False, preempt_ratio: float = 2.0, urgency_steps: float = 50.0, **_: Any):
+        """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
+
+        frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
+        gmax_p [0.95]: GMAX eligibility (density >= p x the B-th best); urgency_steps [50]: slack
+        below ``max(frame_seconds, urgency_steps x v)`` is urgent (admitted first, least slack first);
+        urgent_rest [True]: urgent requests outside the GMAX batch also go before calm chosen ones;
+        pacing [True], park_margin_steps [2], pressure_bw [0.5]: parking of latency streams;
+        prefill_margin_steps [1], min_prefill_tokens [32]: the prefill token budget;
+        demote_bw [1.0]: demotion threshold on bw (x3 for analyzer bounds, see `density`);
+        be_share [0.03], be_max_wait_s [60 s]: best-effort residual share and starvation guard;
+        max_preempt [4], preempt_ratio [2]: cost-aware preemption; kv_growth_ratio [0.8] (1.0 for the
+        oracle): share of the remaining bound reserved for KV growth; admit_margin [64]: admission
+        candidates beyond free slots; hol_block [False]: a late, most urgent request that does not fit
+        in KV blocks the admissions behind it; honor_max_wait [True]: reject past ``max_wait_ms``.
+        """
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
         self.frame_steps, self.frame_seconds = int(frame_steps), float(frame_seconds)
