@@ -73,11 +73,9 @@ class SimEngine(EngineState):
             if self.analyzer is not None and view.generated - req.progress_mark >= PROGRESS_EVERY:
                 req.progress_mark = view.generated
                 self.analyzer.on_progress(view)
-        for req in self.waiting.values():
-            if req.item.prefix_id is not None:
-                req.view.cached_len = self.cache.lookup(req.item.prefix_id, req.item.prefix_len)
+        self._refresh_cached()
         budget = self.budget()
-        decision = self.policy.schedule([r.view for r in self.waiting.values()],
+        decision = self.policy.schedule(list(self.waiting_views.values()),
                                         [r.view for r in self.running.values()], budget)
         self.stats["schedule_calls"] += 1
         self._apply(decision, budget)
@@ -108,10 +106,15 @@ class SimEngine(EngineState):
                     heapq.heappush(self._timers, due - 2 * budget.decode_step_time)
             elif req.prefill_left == 0 and req.seg_start is None:
                 self._open(req, step)
+        best_room = self._best_room()
         for rid in d.admit:
+            if len(self.running) >= self.max_running or best_room < 1:
+                break  # no slot or no KV left for anyone
             req = self.waiting.get(rid)
-            if req is not None:
-                self._admit(req)
+            if req is None or req.item.prompt_len - req.view.cached_len + req.closed_tokens > best_room:
+                continue  # skipped, not a reason to stop: a smaller request may still fit
+            if self._admit(req):
+                best_room = self._best_room()
         self.prefill_budget = d.prefill_token_budget
 
     def _force_progress(self) -> bool:

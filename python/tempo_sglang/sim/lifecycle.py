@@ -35,6 +35,8 @@ class EngineState:
         self.cache = PrefixCache()
         self.published = {it.prefix_id for it in items if it.prefix_id}
         self.waiting: dict[str, SimRequest] = {}
+        self.waiting_views: dict[str, RequestView] = {}  # same order as waiting (handed to the policy)
+        self._wait_by_prefix: dict[str, set[SimRequest]] = {}
         self.running: dict[str, SimRequest] = {}
         self.prefilling: dict[str, SimRequest] = {}  # running, prompt not done (admission order)
         self.decoding: dict[str, SimRequest] = {}  # running with an open decode segment
@@ -78,7 +80,7 @@ class EngineState:
                            program_start=self._program_start.get(item.program_id) if item.program_id else None)
         req = SimRequest(item=item, view=view, target=target, state="waiting")
         view.cached_len = self.cache.lookup(item.prefix_id, item.prefix_len)
-        self.waiting[item.rid] = req
+        self._enqueue(req)
         if self.analyzer is not None:
             self.analyzer.on_arrival(view)
         self._need_sched = True
@@ -106,7 +108,7 @@ class EngineState:
             self._release_kv(req, step)
             del self.running[req.item.rid]
         elif req.state == "waiting":
-            del self.waiting[req.item.rid]
+            self._dequeue(req)
         req.state = "done"
         view, item = req.view, req.item
         view.generated = req.generated(step)
@@ -130,6 +132,26 @@ class EngineState:
                 self._parents_left[child.rid] -= 1
                 if self._parents_left[child.rid] == 0:
                     self._push(self._parent_done[child.rid] + child.gap_s, child)
+
+    def _enqueue(self, req: SimRequest) -> None:
+        rid = req.item.rid
+        self.waiting[rid] = req
+        self.waiting_views[rid] = req.view
+        if req.item.prefix_id is not None:
+            self._wait_by_prefix.setdefault(req.item.prefix_id, set()).add(req)
+
+    def _dequeue(self, req: SimRequest) -> None:
+        rid = req.item.rid
+        del self.waiting[rid]
+        del self.waiting_views[rid]
+        if req.item.prefix_id is not None:
+            self._wait_by_prefix[req.item.prefix_id].discard(req)
+
+    def _refresh_cached(self) -> None:
+        """Update ``cached_len`` of waiting requests whose prefix entry changed since last time."""
+        for key in self.cache.take_dirty():
+            for req in self._wait_by_prefix.get(key, ()):
+                req.view.cached_len = self.cache.lookup(key, req.item.prefix_len)
 
     def _open(self, req: SimRequest, step: int) -> None:
         req.open_segment(step)
@@ -161,6 +183,10 @@ class EngineState:
         ``decode_reserve`` tokens per running request are held back for its decode growth."""
         return self.kv_capacity - self.kv_used - self.cache.pinned - self.decode_reserve * len(self.running)
 
+    def _best_room(self) -> int:
+        """KV an admission could get if every unpinned prefix-cache entry were evicted."""
+        return self.kv_capacity - self.kv_used - self.cache.pinned - self.decode_reserve * (len(self.running) + 1)
+
     def _room(self) -> int:
         return self.kv_capacity - self.kv_used - self.cache.total - self.decode_reserve * (len(self.running) + 1)
 
@@ -168,10 +194,14 @@ class EngineState:
         if len(self.running) >= self.max_running:
             return False
         item, view = req.item, req.view
+        gen = req.closed_tokens
+        if item.prompt_len - item.prefix_len + gen > self._best_room():
+            return False  # cannot fit even with every unpinned cache entry evicted
         cached = self.cache.lookup(item.prefix_id, item.prefix_len)
-        gen = req.generated(self.log.n)
         need = max(1, item.prompt_len - cached + gen)
         if need > self._room():
+            if need > self._best_room():
+                return False
             self.cache.evict(need - self._room())
             cached = self.cache.lookup(item.prefix_id, item.prefix_len)
             need = max(1, item.prompt_len - cached + gen)
@@ -180,7 +210,7 @@ class EngineState:
         if cached:
             self.cache.acquire(item.prefix_id)
             req.prefix_held = item.prefix_id
-        del self.waiting[item.rid]
+        self._dequeue(req)
         self.running[item.rid] = req
         self.prefilling[item.rid] = req
         req.state, req.parked = "running", False
@@ -202,6 +232,6 @@ class EngineState:
         req.view.generated = req.closed_tokens
         req.view.prefilled = 0
         req.view.cached_len = self.cache.lookup(req.item.prefix_id, req.item.prefix_len)
-        self.waiting[req.item.rid] = req
+        self._enqueue(req)
         self.stats["preemptions"] += 1
         self._need_sched = True

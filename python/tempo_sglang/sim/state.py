@@ -101,6 +101,12 @@ class PrefixCache:
         self.entries: OrderedDict[str, list[int]] = OrderedDict()  # key -> [length, users]
         self.total = 0
         self.pinned = 0
+        self.dirty: set[str] = set()  # keys whose length changed or that were evicted
+
+    def take_dirty(self) -> set[str]:
+        """Keys changed since the last call (and reset)."""
+        out, self.dirty = self.dirty, set()
+        return out
 
     def lookup(self, key: str | None, prefix_len: int) -> int:
         if key is None or key not in self.entries:
@@ -129,17 +135,19 @@ class PrefixCache:
             if entry[1] > 0:
                 self.pinned += length - entry[0]
             entry[0] = length
+            self.dirty.add(key)
         self.entries.move_to_end(key)
 
     def evict(self, need: int) -> int:
         """Evict unpinned entries (LRU first) until ``need`` tokens are freed; returns tokens freed."""
-        freed = 0
-        for key in list(self.entries):
+        freed, victims = 0, []
+        for key, (length, users) in self.entries.items():
             if freed >= need:
                 break
-            length, users = self.entries[key]
             if users == 0:
-                del self.entries[key]
-                self.total -= length
+                victims.append(key)
                 freed += length
+        for key in victims:
+            self.total -= self.entries.pop(key)[0]
+            self.dirty.add(key)
         return freed

@@ -1,0 +1,95 @@
+"""Cost model: hand-computed step times, shipped profiles against SPEC section 6, and the fit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tempo_sglang.sim.costmodel import (
+    PROFILE_DIR,
+    CostModel,
+    StepSample,
+    available_profiles,
+    fit,
+    load_profile,
+)
+
+
+def test_step_time_matches_hand_computation():
+    cm = CostModel("t", (0.010, 0.001, 1e-6, 1e-5, 0.002))
+    # one prefill chunk of 100 tokens after 50 cached, plus 3 decodes with 600 context tokens in all
+    expected = 0.010 + 0.001 * 103 + 1e-6 * 100 * (50 + 50) + 1e-5 * 600 + 0.002 * 4
+    assert cm.step_time([(100, 50)], 3, 600) == pytest.approx(expected)
+    assert cm.decode_step_time(4, 100) == pytest.approx(0.010 + 0.004 + 1e-5 * 400 + 0.008)
+    assert cm.prefill_time(200) == pytest.approx(0.010 + 0.2 + 1e-6 * 200 * 100 + 0.002)
+
+
+def test_shipped_profiles_load_and_have_provenance():
+    assert {"llama-8b-h100", "smollm2-135m-cpu", "tiny-llama-cpu"} <= set(available_profiles())
+    for name in available_profiles():
+        data = json.loads((PROFILE_DIR / f"{name}.json").read_text())
+        assert data["provenance"] and data["hardware"] and data["model"]
+        cm = load_profile(name)
+        assert all(c >= 0 for c in cm.coeffs) and cm.kv_capacity_tokens > 0 and cm.max_running > 0
+    assert load_profile("llama-8b-h100").slo_scale() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("args,measured", [
+    ((("prefill", 1024),), 1.4), ((("prefill", 2048),), 3.0), ((("decode", 8, 200),), 0.133),
+    ((("decode", 16, 200),), 0.229), ((("decode", 32, 200),), 0.387), ((("decode", 16, 1000),), 0.652),
+])
+def test_smollm2_profile_reproduces_spec_measurements(args, measured):
+    cm = load_profile("smollm2-135m-cpu")
+    kind, *rest = args[0]
+    got = cm.prefill_time(*rest) if kind == "prefill" else cm.decode_step_time(*rest)
+    assert abs(got - measured) / measured < 0.21  # the fit's own held-out error is 15-21%
+
+
+def test_tiny_profile_matches_envelope():
+    cm = load_profile("tiny-llama-cpu")
+    assert cm.prefill_time(2048) < 0.060
+    assert 0.004 <= cm.decode_step_time(1, 200) <= 0.006
+    assert 0.015 <= cm.decode_step_time(32, 200) <= 0.021
+
+
+def test_8b_profile_is_plausible_for_an_h100():
+    cm = load_profile("llama-8b-h100")
+    assert 0.005 < cm.decode_step_time(1, 100) < 0.008  # weight-read bound
+    assert 0.010 < cm.decode_step_time(64, 1000) < 0.020
+    assert 0.04 < cm.prefill_time(2048) < 0.09
+
+
+def _samples(truth: CostModel, rng: np.random.Generator, n: int, noise: float) -> list[StepSample]:
+    out = []
+    for _ in range(n):
+        prefill = [(int(rng.integers(16, 1024)), int(rng.integers(0, 2048))) for _ in range(rng.integers(0, 3))]
+        dec = [int(c) for c in rng.integers(50, 3000, size=rng.integers(0, 64))]
+        if not prefill and not dec:
+            dec = [100]
+        t = truth.step_time(prefill, len(dec), sum(dec)) * (1 + noise * rng.standard_normal())
+        out.append(StepSample(prefill, dec, t))
+    return out
+
+
+def test_fit_recovers_coefficients_and_reports_held_out_error():
+    truth = load_profile("smollm2-135m-cpu")
+    rng = np.random.default_rng(1)
+    model, report = fit(_samples(truth, rng, 200, 0.0), name="refit")
+    assert np.allclose(model.coeffs, truth.coeffs, rtol=1e-4, atol=1e-12)
+    assert report["held_out"]["n"] == 40 and report["held_out"]["mean_abs_rel"] < 1e-6
+    noisy, rep = fit(_samples(truth, rng, 200, 0.1), holdout=0.25)
+    assert all(c >= 0 for c in noisy.coeffs)
+    assert 0.02 < rep["held_out"]["mean_abs_rel"] < 0.2
+    assert noisy.to_dict()["error"]["held_out"]["n"] == 50
+
+
+def test_profile_roundtrip(tmp_path):
+    cm = load_profile("tiny-llama-cpu")
+    path = tmp_path / "p.json"
+    cm.save(path)
+    again = load_profile(str(path))
+    assert again.coeffs == cm.coeffs and again.chunk_size == cm.chunk_size
+    with pytest.raises(FileNotFoundError):
+        load_profile("no-such-profile")
