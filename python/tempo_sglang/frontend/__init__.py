@@ -11,12 +11,12 @@ See docs/frontend.md.
 from tempo_sglang.frontend import hooks as _hooks
 from tempo_sglang.frontend.api import SLOProgram, run_program, run_program_batch, slo_program
 from tempo_sglang.frontend.context import Deadline, ProgramContext, current_program, program_scope
-from tempo_sglang.frontend.endpoint import TempoEndpoint, program_of
+from tempo_sglang.frontend.endpoint import TempoEndpoint, program_of, recorded_dag
 from tempo_sglang.frontend.openai_helper import TempoCall, TempoProgram
 
 _hooks.install()
 
 __all__ = [
     "Deadline", "ProgramContext", "SLOProgram", "TempoCall", "TempoEndpoint", "TempoProgram",
-    "current_program", "program_of", "program_scope", "run_program", "run_program_batch", "slo_program",
+    "current_program", "program_of", "program_scope", "recorded_dag", "run_program", "run_program_batch", "slo_program",
 ]

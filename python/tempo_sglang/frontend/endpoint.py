@@ -178,6 +178,17 @@ class TempoEndpoint(RuntimeEndpoint):
         program.completed([node_id])
 
 
+def recorded_dag(base_url: str, program_id: str) -> dict | None:
+    """The DAG a Tempo server recorded for ``program_id`` (``GET /tempo/programs/{id}``), or None."""
+    import requests
+
+    response = requests.get(f"{base_url.rstrip('/')}/tempo/programs/{program_id}", timeout=30)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    return response.json()
+
+
 def program_of(state: Any) -> ProgramContext | None:
     """The program a `ProgramState` (or StreamExecutor) belongs to, once it made a call or forked."""
     executor = getattr(state, "stream_executor", state)
