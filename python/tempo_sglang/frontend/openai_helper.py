@@ -65,6 +65,13 @@ class TempoProgram:
         self.frontier = (node_id,)
         return TempoCall(node_id, tempo)
 
+    def retry(self, failed: TempoCall) -> TempoCall:
+        """Metadata to re-send a failed call: a new node id (ids are never reused), same parents."""
+        node_id, tempo = self.program.new_call(failed.tempo.get("parents", ()))
+        self.program.completed([node_id])
+        self.frontier = tuple(node_id if n == failed.node_id else n for n in self.frontier) or (node_id,)
+        return TempoCall(node_id, tempo)
+
     def calls(self, n: int) -> list[TempoCall]:
         """Metadata for ``n`` parallel requests that all depend on this cursor's last call(s)."""
         made = [TempoCall(*self.program.new_call(self.frontier)) for _ in range(n)]

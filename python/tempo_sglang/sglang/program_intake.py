@@ -5,10 +5,12 @@ was validated and put in canonical form). Calls of class ``"program"`` are check
 module-level `ProgramTracker` (the analyzer's; this module only adds a lock and the intake rules):
 
 - a parent must be a node id already seen in the same program (so every graph stays acyclic);
-- a node id names one call. Sending the *same* node id again with the *same* parents is accepted as
-  a re-send of that call (a client retry after a timeout, or SGLang fanning one request out, e.g.
-  ``n > 1`` sampling) and adds nothing; the same node id with *different* parents is a reused id;
-- a node listing itself as a parent is a cycle.
+- a node id names exactly one request: a node id already recorded in the program is "reused" and
+  rejected, even with the same parents. A client that retries a call must give the retry a new node
+  id with the same parents (`TempoEndpoint` gives every request its own id, the items of a batch
+  request included; `TempoProgram.retry` does it for openai-client programs). Accepting duplicates
+  would hand the scheduler two requests for one node;
+- a node listing itself as a parent, or re-declaring a node under one of its descendants, is a cycle.
 
 Violations raise `ProgramGraphError` (a ValueError: SGLang answers HTTP 400 with the message and
 keeps serving). Non-program requests pass through untouched.
@@ -47,7 +49,7 @@ def _new_tracker() -> ProgramTracker:
 
 _LOCK = threading.Lock()
 _TRACKER = _new_tracker()
-_RESENDS = 0
+_REUSED = 0
 
 
 def _program_fields(custom_params: Any) -> dict | None:
@@ -65,7 +67,7 @@ def check_call(custom_params: dict | None) -> None:
     ``custom_params`` is the request's ``sampling_params.custom_params``; requests without a
     ``tempo`` entry of class ``"program"`` are ignored.
     """
-    global _RESENDS
+    global _REUSED
     tempo = _program_fields(custom_params)
     if tempo is None:
         return
@@ -79,10 +81,8 @@ def check_call(custom_params: dict | None) -> None:
         _TRACKER.sweep(now)
         prog = _TRACKER.get(program_id)
         known = prog.calls.get(node_id) if prog is not None else None
-        if known is not None and known.parents == parents and node_id not in parents:
-            _RESENDS += 1  # a retry / fan-out copy of a call already recorded
-            return
         if known is not None:
+            _REUSED += 1
             _raise_if_cycle(prog, node_id, parents)
         _TRACKER.add_call(program_id, node_id, parents, stage if isinstance(stage, int) else None,
                           tempo.get("program_kind"), 0, now)
@@ -155,14 +155,14 @@ def describe(program_id: str) -> dict[str, Any] | None:
 
 
 def stats() -> dict[str, int]:
-    """Counters: live programs, programs ended/forgotten, accepted re-sends."""
+    """Counters: live programs, programs ended/forgotten, rejected reuses of a node id."""
     with _LOCK:
         return {"programs": len(_TRACKER), "completed": _TRACKER.completed,
-                "abandoned": _TRACKER.abandoned, "resends": _RESENDS}
+                "abandoned": _TRACKER.abandoned, "reused_rejected": _REUSED}
 
 
 def reset() -> None:
     """Forget every program (tests; re-reads the environment settings)."""
-    global _TRACKER, _RESENDS
+    global _TRACKER, _REUSED
     with _LOCK:
-        _TRACKER, _RESENDS = _new_tracker(), 0
+        _TRACKER, _REUSED = _new_tracker(), 0
