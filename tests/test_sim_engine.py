@@ -151,14 +151,15 @@ def test_analyzer_hooks_and_oracle_visibility():
         def __init__(self):
             self.arrived, self.progress, self.done = [], 0, []
 
-        def on_arrival(self, view):
+        def on_arrival(self, view, prompt_text=None):
             self.arrived.append(view.rid)
             view.length_bound = 1000
 
         def on_progress(self, view):
             self.progress += 1
 
-        def on_finish(self, view):
+        def on_finish(self, view, now=None, ok=True):
+            assert now is not None and ok
             self.done.append(view.rid)
 
     class Peek(Fcfs):

@@ -42,6 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="where the Azure CSVs are (default ../shared/data)")
     p.add_argument("--frame-steps", type=int, default=50, help="iterations per scheduling frame")
     p.add_argument("--no-mixed", action="store_true", help="prefill-only steps that stall decodes")
+    p.add_argument("--analyzer", default="none", choices=("none", "default", "oracle"),
+                   help="request analyzer: none (safe default bound), default (length predictor and "
+                        "program graphs), oracle (true lengths)")
+    p.add_argument("--length-model", default=None, help="length-predictor model file for --analyzer default")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--out", default="sim-out", help="output directory")
     p.set_defaults(func=run)
@@ -67,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     engine = {"frame_steps": args.frame_steps, "mixed": not args.no_mixed}
     specs = [RunSpec(policy=p, rate=r, seed=s, workload=args.workload, profile=args.profile,
                      num_requests=args.num_requests, arrival=args.arrival, cv=args.cv, data_dir=args.data_dir,
-                     slo_scale=args.slo_scale, engine=engine)
+                     slo_scale=args.slo_scale, engine=engine, analyzer=args.analyzer,
+                     length_model=args.length_model)
              for p in policies for r in rates for s in range(args.seeds)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,10 @@ decodes outgrow it, preemption by recompute, parking (skip steps, keep KV), demo
 prefix reuse, program DAGs (a child arrives when all its parents finished plus its think/tool gap),
 and a cap on running requests. Every `WorkItem` ends as exactly one `RequestRecord`.
 
-The optional ``analyzer`` has ``on_arrival(view)``, ``on_progress(view)`` (about every 50 generated
-tokens, at scheduling points) and ``on_finish(view)``; it may set ``view.length_bound`` and
+The optional ``analyzer`` (e.g. `tempo_sglang.analyzer.facade.RequestAnalyzer`) gets
+``on_arrival(view, prompt_text=...)`` (a ``ValueError`` from it rejects the request with an error),
+``on_progress(view)`` (about every 50 generated tokens, at scheduling points) and
+``on_finish(view, now=sim_time, ok=...)``; it may set ``view.length_bound`` and
 ``view.stage_deadline``. Without one, views keep the safe default bound.
 """
 

@@ -81,9 +81,12 @@ class EngineState:
         req = SimRequest(item=item, view=view, target=target, state="waiting")
         view.cached_len = self.cache.lookup(item.prefix_id, item.prefix_len)
         self._enqueue(req)
-        if self.analyzer is not None:
-            self.analyzer.on_arrival(view)
         self._need_sched = True
+        if self.analyzer is not None:
+            try:
+                self.analyzer.on_arrival(view, prompt_text=item.prompt_text)
+            except ValueError as exc:  # a malformed program graph: an explicit error, like HTTP 400
+                self._finish(req, "error", str(exc))
 
     def _release_due(self) -> None:
         while self._pending and self._pending[0][0] <= self.now:
@@ -124,7 +127,7 @@ class EngineState:
         self.records[item.rid] = rec
         self.policy.on_finish(view, self.now)
         if self.analyzer is not None:
-            self.analyzer.on_finish(view)
+            self.analyzer.on_finish(view, now=self.now, ok=status == "ok")
         self._need_sched = True
         if item.program_id is not None:
             for child in self._children.get((item.program_id, item.node_id), ()):

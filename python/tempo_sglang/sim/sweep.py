@@ -40,9 +40,25 @@ class RunSpec:
     data_dir: str | None = None
     slo_scale: float | None = None
     engine: dict = field(default_factory=dict)  # SimEngine options (frame_steps, mixed, ...)
+    analyzer: str = "none"  # none | default (length predictor + program graphs) | oracle
+    length_model: str | None = None  # predictor model file for analyzer "default"
 
     def __hash__(self) -> int:
         return hash((self.policy, self.rate, self.seed, self.workload, self.profile, self.num_requests))
+
+
+def _make_analyzer(spec: RunSpec, options: dict):
+    """The request analyzer a spec asks for (imported only when used)."""
+    if spec.analyzer == "none":
+        return None
+    from tempo_sglang.analyzer.facade import AnalyzerConfig, RequestAnalyzer
+
+    if spec.analyzer == "oracle":
+        options["reveal_true_lengths"] = True
+        return RequestAnalyzer(AnalyzerConfig(oracle=True))
+    if spec.analyzer == "default":
+        return RequestAnalyzer(AnalyzerConfig(model_path=spec.length_model))
+    raise ValueError(f"unknown analyzer {spec.analyzer!r} (none, default, oracle)")
 
 
 def run_one(spec: RunSpec) -> dict:
@@ -50,12 +66,18 @@ def run_one(spec: RunSpec) -> dict:
     cost = load_profile(spec.profile)
     wl = make_workload(spec.workload, spec.rate, spec.seed, spec.num_requests, slo_scale=spec.slo_scale,
                        profile=cost, arrival=spec.arrival, cv=spec.cv, data_dir=spec.data_dir)
+    options = dict(spec.engine)
+    analyzer = _make_analyzer(spec, options)
     t0 = time.perf_counter()
-    result = simulate(wl, make_policy(spec.policy), cost, **spec.engine)
+    try:
+        result = simulate(wl, make_policy(spec.policy), cost, analyzer=analyzer, **options)
+    finally:
+        if analyzer is not None:
+            analyzer.close()
     wall = time.perf_counter() - t0
     row = {"policy": spec.policy, "rate": spec.rate, "seed": spec.seed, "workload": spec.workload,
            "profile": spec.profile, "num_jobs": spec.num_requests, "num_calls": len(wl.items),
-           "slo_scale": wl.slo_scale, "notes": wl.notes, "wall_s": wall}
+           "slo_scale": wl.slo_scale, "analyzer": spec.analyzer, "notes": wl.notes, "wall_s": wall}
     row.update(flatten(summarize(result.records, result.duration)))
     row.update({f"engine.{k}": v for k, v in result.stats.items()})
     return row
