@@ -16,6 +16,8 @@ def make_tempo_adder(base: type, get_controller: Callable):
     """A subclass of SGLang's prefill adder ``base`` that follows the controller's decision."""
     from sglang.srt.managers.schedule_policy import AddReqResult
 
+    from tempo_sglang.sglang.scheduling.controller import sibling_key
+
     class TempoPrefillAdder(base):
         def __init__(self, *args, **kwargs):
             ctl = get_controller()
@@ -29,13 +31,28 @@ def make_tempo_adder(base: type, get_controller: Callable):
                     args[5] = min(args[5], max(chunk, 1))
             super().__init__(*args, **kwargs)
             self.tempo_skipped = 0
+            self.tempo_full_budget = self.rem_input_tokens
+            self.tempo_group_admitted: dict[tuple, int] = {}
+
+        def _split_group(self, ctl, req) -> bool:
+            """True when admitting ``req`` now would split its sibling group across steps although
+            the whole group fits in a fresh step's budget: then the group waits for the next step."""
+            key = sibling_key(req)
+            if key is None or key in self.tempo_group_admitted:
+                return False
+            need = ctl.group_tokens.get(key, 0)
+            return len(req.origin_input_ids) < need <= self.tempo_full_budget and need > self.rem_input_tokens
 
         def add_one_req(self, req, has_chunked_req, truncation_align_size=None):
             ctl = get_controller()
             if ctl is not None and req.rid not in ctl.admit_ok:
                 return AddReqResult.OTHER  # held back this step: stop admitting
+            if ctl is not None and self._split_group(ctl, req):
+                return AddReqResult.CONTINUE  # admit the fork's branches together next step
             before = len(self.can_run_list)
             result = super().add_one_req(req, has_chunked_req, truncation_align_size)
+            if len(self.can_run_list) > before and sibling_key(req) is not None:
+                self.tempo_group_admitted[sibling_key(req)] = 1
             if result == AddReqResult.NO_TOKEN and len(self.can_run_list) == before \
                     and self.budget_state() == AddReqResult.CONTINUE:
                 self.tempo_skipped += 1

@@ -10,6 +10,7 @@ decode-versus-prefill choice are read from the stored decision by the other hook
 from __future__ import annotations
 
 import logging
+import os
 import time
 from http import HTTPStatus
 
@@ -22,6 +23,7 @@ from tempo_sglang.slo import SLOClass
 
 logger = logging.getLogger("tempo_sglang")
 MIN_FREE_KV_FRACTION_FOR_PARKING = 0.1
+DEBUG = bool(os.environ.get("TEMPO_SGLANG_DEBUG"))
 DEFAULT_DECODE_STEP_S = 0.05
 DEFAULT_PREFILL_S_PER_TOKEN = 1e-3
 
@@ -38,7 +40,8 @@ class TempoController:
         self.parking = ParkingLot()
         self.decision = Decision()
         self.admit_ok: set[str] = set()
-        self.admit_rank: dict[str, int] = {}
+        self.admit_rank: dict[str, tuple[int, int]] = {}
+        self.group_tokens: dict[tuple, int] = {}  # waiting prompt tokens per sibling group
         self.tracked: dict[str, object] = {}
         self.stats = ControllerStats()
         self.analyzer = _make_analyzer(scheduler)
@@ -152,24 +155,35 @@ class TempoController:
                 self.stats.demoted += 1
 
     def _set_admission(self, decision: Decision, waiting_reqs) -> None:
-        """Admission order with program siblings (same program, same parents) kept together."""
-        rank = {rid: i for i, rid in enumerate(decision.admit)}
+        """Admission order; program siblings (same program, same parents) move up to their best
+        member's place, so they are admitted together (and a sibling the policy left out comes too)."""
+        own = {rid: i for i, rid in enumerate(decision.admit)}
         group_rank: dict[tuple, int] = {}
         for req in waiting_reqs:
             key = _sibling_key(req)
-            if key is not None and req.rid in rank:
-                group_rank[key] = min(group_rank.get(key, 1 << 30), rank[req.rid])
+            if key is not None and req.rid in own:
+                group_rank[key] = min(group_rank.get(key, 1 << 30), own[req.rid])
+        rank: dict[str, tuple[int, int]] = {}
         for req in waiting_reqs:
             key = _sibling_key(req)
-            if key is not None and key in group_rank and req.rid not in rank:
-                rank[req.rid] = group_rank[key]
+            if key is not None and key in group_rank:
+                rank[req.rid] = (group_rank[key], own.get(req.rid, 1 << 30))
+            elif req.rid in own:
+                rank[req.rid] = (own[req.rid], own[req.rid])
         self.admit_rank = rank
         self.admit_ok = set(rank)
+        tokens: dict[tuple, int] = {}
+        for req in waiting_reqs:
+            key = _sibling_key(req)
+            if key is not None:
+                tokens[key] = tokens.get(key, 0) + len(req.origin_input_ids)
+        self.group_tokens = tokens
+        if DEBUG and waiting_reqs:
+            logger.warning("tempo pass %d: waiting %s admit %s", self.stats.passes,
+                           [r.rid[:6] for r in waiting_reqs], [(rid[:6], rank[rid]) for rid in rank])
 
-    def sort_key(self, req):
-        key = _sibling_key(req)
-        own = self.admit_rank.get(req.rid, 1 << 30)
-        return (own, key is None, key or ())
+    def sort_key(self, req) -> tuple[int, int]:
+        return self.admit_rank.get(req.rid, (1 << 30, 1 << 30))
 
     def _apply_parking(self, scheduler, running_batch, decision: Decision, arriving):
         want = set(decision.park)
@@ -187,6 +201,11 @@ class TempoController:
         if running_batch.is_empty() and len(self.parking):
             running_batch = self.parking.resume_all(scheduler, running_batch)
         return running_batch
+
+
+def sibling_key(req) -> tuple | None:
+    """Program calls with the same program and the same parents are siblings (a fork's branches)."""
+    return _sibling_key(req)
 
 
 def _sibling_key(req) -> tuple | None:

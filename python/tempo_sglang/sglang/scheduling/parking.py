@@ -57,9 +57,13 @@ class ParkingLot:
             if view is not None:
                 view.parked_time += now - started
         resumed = scheduler._build_hisparse_decode_batch(reqs)
+        # merge_batch concatenates per-request lists the builder leaves unset
+        resumed.multimodal_inputs = [getattr(r, "multimodal_inputs", None) for r in reqs]
         self.total_resumes += len(reqs)
         if running_batch.is_empty():
             return resumed
+        if running_batch.multimodal_inputs is None:
+            running_batch.multimodal_inputs = [getattr(r, "multimodal_inputs", None) for r in running_batch.reqs]
         running_batch.merge_batch(resumed)
         return running_batch
 
