@@ -188,3 +188,27 @@ def test_registry_policies_conserve_requests():
         res = simulate(wl, make_policy(name), "llama-8b-h100", kv_capacity=20_000)
         assert len(res.records) == len(wl.items), name
         assert all(r.status == "ok" for r in res.records), name
+
+
+class CheckedEngine(SimEngine):
+    """Asserts the engine's incremental aggregates against a recount at every scheduling point."""
+
+    checks = 0
+
+    def _schedule(self):
+        n = self.log.n
+        assert self._dec_ctx == sum(r.item.prompt_len + r.generated(n) for r in self.decoding.values())
+        assert self.kv_used == sum(self._kv_of(r, n) for r in self.running.values())
+        assert self.kv_used + self.cache.pinned <= self.kv_capacity
+        assert set(self.decoding) <= set(self.running) and not set(self.running) & set(self.waiting)
+        CheckedEngine.checks += 1
+        super()._schedule()
+
+
+@pytest.mark.parametrize("mixed", [True, False])
+def test_incremental_aggregates_stay_exact(mixed):
+    wl = make_workload("paper-mix", 25.0, seed=9, num_requests=80)
+    engine = CheckedEngine(wl.items, Chaos(), COST, kv_capacity=9_000, max_running=24, mixed=mixed)
+    res = engine.run()
+    assert CheckedEngine.checks > 50 and len(res.records) == len(wl.items)
+    assert engine.kv_used == 0 and engine._dec_ctx == 0

@@ -53,9 +53,6 @@ class SimEngine(EngineState):
 
     # ---- scheduling points -----------------------------------------------------------------------
     def _decode_ctx(self) -> int:
-        if self._dec_ctx is None:
-            step = self.log.n
-            self._dec_ctx = sum(r.item.prompt_len + r.generated(step) for r in self.decoding.values())
         return self._dec_ctx
 
     def budget(self) -> EngineBudget:
@@ -177,8 +174,7 @@ class SimEngine(EngineState):
         dur = self.cost.step_time([(take, r.prefill_ctx) for r, take in alloc], n_dec, self._decode_ctx())
         self.now += dur
         self.log.append(self.now)
-        if self._dec_ctx is not None:
-            self._dec_ctx += n_dec
+        self._dec_ctx += n_dec
         self.kv_used += n_dec
         for req, take in alloc:
             req.prefill_left -= take

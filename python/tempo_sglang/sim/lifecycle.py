@@ -40,7 +40,7 @@ class EngineState:
         self.running: dict[str, SimRequest] = {}
         self.prefilling: dict[str, SimRequest] = {}  # running, prompt not done (admission order)
         self.decoding: dict[str, SimRequest] = {}  # running with an open decode segment
-        self._dec_ctx: int | None = None  # sum of decoding contexts (None: recompute)
+        self._dec_ctx = 0  # sum over decoding requests of their context length (prompt + generated)
         self.records: dict[str, RequestRecord] = {}
         self.kv_used = 0
         self.prefill_budget: int | None = None
@@ -159,15 +159,15 @@ class EngineState:
     def _open(self, req: SimRequest, step: int) -> None:
         req.open_segment(step)
         self.decoding[req.item.rid] = req
-        self._dec_ctx = None
+        self._dec_ctx += req.item.prompt_len + req.generated(self.log.n)
         self._seq += 1
         heapq.heappush(self._finish_heap, (req.finish_step(), self._seq, req.version, req))
 
     def _close(self, req: SimRequest, step: int) -> None:
         if req.seg_start is not None:
+            self._dec_ctx -= req.item.prompt_len + req.generated(self.log.n)
             req.close_segment(step)
             del self.decoding[req.item.rid]
-            self._dec_ctx = None
 
     def _release_kv(self, req: SimRequest, step: int) -> None:
         self._close(req, step)
