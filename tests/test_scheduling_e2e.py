@@ -113,3 +113,16 @@ def test_max_wait_gives_an_explicit_error(start_server):
     assert waited.status_code == 408, waited.text
     assert "max_wait" in waited.text
     assert _generate(server.url, PROMPT, 4)[0].status_code == 200
+
+
+def test_prometheus_metrics_report_tempo_decisions(start_server):
+    server = start_server("tempo", ["--enable-metrics"])
+    for tempo in ({"class": "deadline", "deadline_ms": 60000}, {"class": "latency", "ttft_ms": 20000, "tbt_ms": 5000}):
+        assert _generate(server.url, PROMPT, 8, tempo)[0].status_code == 200
+    assert _generate(server.url, PROMPT, 4)[0].status_code == 200  # one more pass sees the finishes
+    text = requests.get(server.url + "/metrics", timeout=60).text
+    finished = [line for line in text.splitlines() if line.startswith("tempo_requests_finished_total{")]
+    assert any('slo_class="deadline"' in line and float(line.split()[-1]) >= 1 for line in finished), finished
+    assert any(line.startswith("tempo_requests_slo_met_total{") for line in text.splitlines())
+    assert "tempo_scheduling_pass_seconds_count" in text
+    assert "tempo_parked_requests" in text

@@ -29,6 +29,9 @@ class LiveRequest:
     input_ids: list[int] | None = None
     ignore_eos: bool = False
     program_start: float | None = None
+    # Forced output length the scheduler must not see: the client stops reading (and SGLang aborts
+    # the request) after this many tokens, while max_new_tokens stays a generous cap.
+    stop_after: int | None = None
     extra_sampling: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
@@ -68,6 +71,7 @@ async def send_request(session: aiohttp.ClientSession, url: str, request: LiveRe
     text = ""
     prompt_len = len(request.input_ids) if request.input_ids is not None else 0
     error = None
+    finished_early = False
     try:
         async with session.post(url + "/generate", json=request.body(),
                                 timeout=aiohttp.ClientTimeout(total=timeout)) as response:
@@ -89,6 +93,10 @@ async def send_request(session: aiohttp.ClientSession, url: str, request: LiveRe
                     total = int(meta.get("completion_tokens", seen))
                     token_times.extend([now] * max(0, total - seen))
                     seen = max(seen, total)
+                    if request.stop_after is not None and seen >= request.stop_after:
+                        del token_times[request.stop_after:]
+                        finished_early = True
+                        break
     except (aiohttp.ClientError, TimeoutError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     prompt_len = int(meta.get("prompt_tokens", prompt_len))
@@ -96,7 +104,7 @@ async def send_request(session: aiohttp.ClientSession, url: str, request: LiveRe
     status = "ok"
     if error is not None:
         status = "error"
-    elif isinstance(finish, dict) and finish.get("type") == "abort":
+    elif isinstance(finish, dict) and finish.get("type") == "abort" and not finished_early:
         status, error = "aborted", str(finish.get("message", "aborted"))
     view = (meta.get("tempo") or [{}])[-1]
     record = RequestRecord(

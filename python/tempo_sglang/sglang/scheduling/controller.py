@@ -16,6 +16,7 @@ from http import HTTPStatus
 
 from tempo_sglang.core.policy import Decision, EngineBudget
 from tempo_sglang.core.registry import make_policy
+from tempo_sglang.sglang.scheduling.metrics import TempoMetrics
 from tempo_sglang.sglang.scheduling.parking import ParkingLot
 from tempo_sglang.sglang.scheduling.req_views import view_of
 from tempo_sglang.sglang.scheduling.stats import ControllerStats
@@ -45,6 +46,7 @@ class TempoController:
         self.tracked: dict[str, object] = {}
         self.stats = ControllerStats()
         self.analyzer = _make_analyzer(scheduler)
+        self.metrics = TempoMetrics(bool(getattr(scheduler.server_args, "enable_metrics", False)), policy_name)
 
     # ---- one scheduling point -----------------------------------------------------------------
     def before_step(self, scheduler, running_batch, last_batch):
@@ -67,7 +69,9 @@ class TempoController:
         self._apply_demotions(decision, running_reqs + parked_reqs + waiting_reqs)
         self._set_admission(decision, waiting_reqs)
         running_batch = self._apply_parking(scheduler, running_batch, decision, arriving)
-        self.stats.record_pass(time.perf_counter() - started, len(waiting), len(running), len(self.parking))
+        elapsed = time.perf_counter() - started
+        self.stats.record_pass(elapsed, len(waiting), len(running), len(self.parking))
+        self.metrics.on_pass(elapsed, len(waiting), len(self.parking), self.stats.share_of_step())
         return running_batch
 
     def defer_prefill(self, running_batch) -> bool:
@@ -112,9 +116,10 @@ class TempoController:
                 continue
             view.generated = len(req.output_ids)
             self.policy.on_finish(view, now)
+            ok = type(req.finished_reason).__name__ != "FINISH_ABORT"
             if self.analyzer is not None:
-                ok = type(req.finished_reason).__name__ != "FINISH_ABORT"
                 self.analyzer.on_finish(view, ok=ok)
+            self.metrics.on_finish(view, now, ok)
 
     def _budget(self, scheduler, now: float) -> EngineBudget:
         alloc = scheduler.token_to_kv_pool_allocator
@@ -142,6 +147,7 @@ class TempoController:
                                   status_code=HTTPStatus.REQUEST_TIMEOUT, err_type="MaxWaitExceeded")
             scheduler.abort_request(AbortReq(rid=rid, finished_reason=finish.to_json()))
             self.stats.rejected += 1
+            self.metrics.on_reject()
 
     def _apply_demotions(self, decision: Decision, reqs) -> None:
         if not decision.demote:
@@ -153,6 +159,7 @@ class TempoController:
                 state.demoted = True
                 state.notes.append("demoted to best effort: the SLO can no longer be met")
                 self.stats.demoted += 1
+                self.metrics.on_demote(1)
 
     def _set_admission(self, decision: Decision, waiting_reqs) -> None:
         """Admission order; program siblings (same program, same parents) move up to their best

@@ -46,6 +46,9 @@ class ControllerStats:
         old = self.prefill_time_per_token
         self.prefill_time_per_token = per_token if old is None else (1 - EMA) * old + EMA * per_token
 
+    def share_of_step(self) -> float:
+        return self.pass_time_total / self.step_time_total if self.step_time_total else 0.0
+
     def snapshot(self) -> dict:
         """Figures for ``meta_info`` / metrics: pass time as a share of the engine's step time."""
         mean_pass = self.pass_time_total / self.passes if self.passes else 0.0
