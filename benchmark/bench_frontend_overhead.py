@@ -26,8 +26,9 @@ from sglang.lang.backend.runtime_endpoint import RuntimeEndpoint  # noqa: E402
 
 from tempo_sglang.frontend import Deadline, TempoEndpoint, run_program  # noqa: E402
 
-PROGRAMS = {"map_reduce": {"max_tokens": 16}, "tree_of_thought": {"max_tokens": 8},
-            "chat": {"max_tokens": 16}}
+ALL_PROGRAMS = {"map_reduce": {"max_tokens": 16}, "tree_of_thought": {"max_tokens": 8},
+            "chat": {"max_tokens": 16}, "self_refine": {"max_tokens": 16}, "debate": {"max_tokens": 16},
+            "react": {"max_tokens": 8}}
 
 
 def run_once(backend, names) -> float:
@@ -35,7 +36,7 @@ def run_once(backend, names) -> float:
     started = time.perf_counter()
     for name in names:
         module = load(name)
-        args = {**module.default_args(), **PROGRAMS[name]}
+        args = {**module.default_args(), **ALL_PROGRAMS[name]}
         if isinstance(backend, TempoEndpoint):
             state = run_program(module.program, tempo=Deadline(300), backend=backend, temperature=0, **args)
         else:
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="frontend metadata overhead vs stock RuntimeEndpoint")
     parser.add_argument("--url", help="a running server (default: start a tiny-model fcfs server)")
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--programs", default=",".join(PROGRAMS))
+    parser.add_argument("--programs", default="map_reduce,tree_of_thought,chat")
     parser.add_argument("--limit", type=float, default=1.02, help="fail above this ratio")
     args = parser.parse_args(argv)
     names = [n for n in args.programs.split(",") if n]
