@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_RATES = "4,6,8,10,12"
+DEFAULT_RATES = "4,6,8,9,10"
 
 
 def _floats(text: str) -> list[float]:
