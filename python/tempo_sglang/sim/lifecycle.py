@@ -9,6 +9,7 @@ from tempo_sglang.core.views import RequestRecord, RequestView
 from tempo_sglang.sim.costmodel import CostModel
 from tempo_sglang.sim.state import PrefixCache, SimRequest, StepLog
 from tempo_sglang.workloads.items import WorkItem
+from tempo_sglang.workloads.release import ProgramReleaser
 
 
 class EngineState:
@@ -52,20 +53,10 @@ class EngineState:
         self._seq = 0
         self._since_sched, self._last_sched = 0, 0.0
         self._need_sched = True
-        self._children: dict[tuple[str, str], list[WorkItem]] = {}
-        self._parents_left: dict[str, int] = {}
-        self._parent_done: dict[str, float] = {}
-        self._program_start: dict[str, float] = {}
-        for it in items:
-            if it.is_program_child:
-                self._parents_left[it.rid] = len(it.parents)
-                for p in it.parents:
-                    self._children.setdefault((it.program_id, p), []).append(it)
-            else:
-                self._push(it.arrival, it)
-            if it.program_id is not None:
-                self._program_start[it.program_id] = min(self._program_start.get(it.program_id, math.inf),
-                                                         it.arrival)
+        self.releaser = ProgramReleaser(items)
+        self._program_start = self.releaser.program_start
+        for it in self.releaser.roots():
+            self._push(it.arrival, it)
 
     # ---- events ------------------------------------------------------------------------------
     def _push(self, t: float, item: WorkItem) -> None:
@@ -129,12 +120,8 @@ class EngineState:
         if self.analyzer is not None:
             self.analyzer.on_finish(view, now=self.now, ok=status == "ok")
         self._need_sched = True
-        if item.program_id is not None:
-            for child in self._children.get((item.program_id, item.node_id), ()):
-                self._parent_done[child.rid] = max(self._parent_done.get(child.rid, 0.0), self.now)
-                self._parents_left[child.rid] -= 1
-                if self._parents_left[child.rid] == 0:
-                    self._push(self._parent_done[child.rid] + child.gap_s, child)
+        for t, child in self.releaser.finished(item, self.now):
+            self._push(t, child)
 
     def _enqueue(self, req: SimRequest) -> None:
         rid = req.item.rid

@@ -7,5 +7,6 @@ SLO tiers and their scaling to an engine.
 
 from tempo_sglang.workloads.items import WorkItem, Workload
 from tempo_sglang.workloads.registry import WORKLOAD_NAMES, make_workload
+from tempo_sglang.workloads.release import ProgramReleaser
 
-__all__ = ["WORKLOAD_NAMES", "WorkItem", "Workload", "make_workload"]
+__all__ = ["WORKLOAD_NAMES", "ProgramReleaser", "WorkItem", "Workload", "make_workload"]
