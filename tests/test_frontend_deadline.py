@@ -16,7 +16,7 @@ from tempo_sglang.frontend import Deadline, TempoEndpoint, run_program
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the programs/ package at the repo root
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-BACKGROUND_REQUESTS = 240  # best effort, queued at once: a backlog of many seconds under fcfs
+BACKGROUND_REQUESTS = 160  # best effort, queued at once: a backlog of many seconds under fcfs
 BACKGROUND_TOKENS = 96
 SERVER_ARGS = ["--max-running-requests", "8"]
 
@@ -54,6 +54,7 @@ def _program_time(server, deadline_s: float | None, under_load: bool) -> float:
     return state.tempo_elapsed_s
 
 
+@pytest.mark.timeout(480, method="signal")  # fail (and stop the servers) rather than hang
 @pytest.mark.xfail(strict=False, reason="needs the Tempo scheduling hooks inside SGLang (issue 4)")
 def test_feasible_deadline_met_by_tempo_missed_by_fcfs(start_server):
     elapsed = {}
