@@ -87,3 +87,19 @@ def test_oversized_request_is_rejected_and_server_keeps_serving(tiny_server):
     response = requests.post(tiny_server.url + "/generate", json=body, timeout=120)
     assert response.status_code == 400
     assert _generate(tiny_server, LATENCY).status_code == 200
+
+
+def test_batch_sharing_one_tempo_dict_and_parallel_samples(tiny_server):
+    shared = {"max_new_tokens": 4, "temperature": 0, "ignore_eos": True,
+              "custom_params": {"tempo": {"class": "deadline", "deadline_ms": 30000}}}
+    out = requests.post(tiny_server.url + "/generate", json={"text": ["a b c", "d e f"], "sampling_params": shared},
+                        timeout=120)
+    assert out.status_code == 200, out.text
+    assert [item["meta_info"]["tempo"][-1]["class"] for item in out.json()] == ["deadline", "deadline"]
+    program = {"class": "program", "program_id": "n-samples", "node_id": "root", "deadline_ms": 30000}
+    params = {"max_new_tokens": 4, "temperature": 0.8, "n": 2, "custom_params": {"tempo": program}}
+    sampled = requests.post(tiny_server.url + "/generate", json={"text": "x y", "sampling_params": params},
+                            timeout=120)
+    assert sampled.status_code == 200, sampled.text
+    assert len(sampled.json()) == 2
+    assert _generate(tiny_server, LATENCY).status_code == 200

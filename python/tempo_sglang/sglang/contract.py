@@ -36,6 +36,7 @@ HOOKED_SIGNATURES: dict[str, tuple[str, ...]] = {
         "prefill_tile_block_m"),
     "sglang.srt.managers.schedule_policy.PrefillAdder.add_one_req":
         ("self", "req", "has_chunked_req", "truncation_align_size"),
+    "sglang.srt.server_args.ServerArgs.resolve_once": ("self",),
     # called, not hooked: parking and resuming
     "sglang.srt.managers.scheduler.Scheduler._build_hisparse_decode_batch": ("self", "reqs"),
     "sglang.srt.managers.schedule_batch.ScheduleBatch.filter_batch": ("self", "reqs_to_exclude", "keep_indices"),

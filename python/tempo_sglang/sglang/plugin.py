@@ -24,7 +24,7 @@ _REGISTERED = False
 def _after_verify(result, sampling_params, *args, **kwargs):
     from tempo_sglang.sglang.request_state import stamp_and_validate
 
-    stamp_and_validate(sampling_params.custom_params)
+    sampling_params.custom_params = stamp_and_validate(sampling_params.custom_params)
     intake = _program_intake()
     if intake is not None:
         intake.check_call(sampling_params.custom_params)  # ProgramGraphError (ValueError) -> HTTP 400

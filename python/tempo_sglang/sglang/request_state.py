@@ -59,21 +59,22 @@ class TempoReqState:
         return out
 
 
-def stamp_and_validate(custom_params: dict | None) -> None:
-    """Validate the tempo entry of ``custom_params`` in place (tokenizer process).
+def stamp_and_validate(custom_params: dict | None) -> dict | None:
+    """Validate the tempo entry of ``custom_params`` (tokenizer process); returns the params to use.
 
-    Raises `SLOValidationError` (a ValueError: SGLang answers HTTP 400). On success the entry is
-    replaced by its canonical form plus the arrival time, so the scheduler never re-validates.
+    Raises `SLOValidationError` (a ValueError: SGLang answers HTTP 400). On success the result is a
+    *new* dict whose tempo entry is the canonical form plus the arrival time, so the scheduler never
+    re-validates; the client's dict is not modified (a batch may share one dict across items).
     """
     raw = tempo_params_from_custom(custom_params)
     if raw is None:
-        return
+        return custom_params
     if isinstance(raw, dict) and ARRIVAL_KEY in raw:
         raise SLOValidationError(ARRIVAL_KEY, "is reserved for the server")
     slo = parse_tempo_params(raw)
     canonical = slo.to_dict()
     canonical[ARRIVAL_KEY] = time.time()
-    custom_params["tempo"] = canonical
+    return {**custom_params, "tempo": canonical}
 
 
 def state_from_custom_params(custom_params: dict | None, policy: str) -> TempoReqState:

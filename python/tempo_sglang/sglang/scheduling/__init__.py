@@ -79,6 +79,13 @@ def _around_abort_request(original, scheduler, recv_req, *args, **kwargs):
     return original(scheduler, recv_req, *args, **kwargs)
 
 
+def _before_server_args_resolve(server_args, *args, **kwargs):
+    """Parking needs the non-overlap scheduler: turn overlap off for Tempo's policies."""
+    if not getattr(server_args, "disable_overlap_schedule", True):
+        server_args.disable_overlap_schedule = True
+    return None
+
+
 HOOKS = {
     "sglang.srt.managers.scheduler.Scheduler.get_next_batch_to_run": _around_get_next_batch_to_run,
     "sglang.srt.managers.scheduler.Scheduler._should_defer_prefill": _around_should_defer_prefill,
@@ -101,5 +108,7 @@ def register_scheduling_hooks(policy: str) -> None:
     _POLICY = policy
     for target, hook in HOOKS.items():
         HookRegistry.register(target, hook, HookType.AROUND)
+    HookRegistry.register("sglang.srt.server_args.ServerArgs.resolve_once", _before_server_args_resolve,
+                          HookType.BEFORE)
     HookRegistry.register("sglang.srt.managers.scheduler.Scheduler.get_prefill_adder_class",
                           _after_get_prefill_adder_class, HookType.AFTER)

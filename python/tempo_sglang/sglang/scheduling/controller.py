@@ -97,12 +97,17 @@ class TempoController:
     # ---- helpers ------------------------------------------------------------------------------
     def _view(self, req):
         view = view_of(req, self.policy_name)
-        if req.rid not in self.tracked:
-            self.tracked[req.rid] = req
-            if self.analyzer is not None:
-                self.analyzer.on_arrival(view, None)
-        elif self.analyzer is not None and view.generated:
-            self.analyzer.on_progress(view)
+        try:
+            if req.rid not in self.tracked:
+                self.tracked[req.rid] = req
+                if self.analyzer is not None:
+                    self.analyzer.on_arrival(view, None)
+            elif self.analyzer is not None and view.generated:
+                self.analyzer.on_progress(view)
+        except ValueError as exc:  # e.g. a graph the analyzer cannot place (n > 1 copies of one call)
+            if not view.extra.get("analyzer_error"):
+                view.extra["analyzer_error"] = str(exc)
+                req.tempo.notes.append(f"analyzer skipped: {exc}")
         if view.length_bound is not None:
             req.tempo.length_bound = view.length_bound
         return view
@@ -117,8 +122,11 @@ class TempoController:
             view.generated = len(req.output_ids)
             self.policy.on_finish(view, now)
             ok = type(req.finished_reason).__name__ != "FINISH_ABORT"
-            if self.analyzer is not None:
-                self.analyzer.on_finish(view, ok=ok)
+            if self.analyzer is not None and not view.extra.get("analyzer_error"):
+                try:
+                    self.analyzer.on_finish(view, ok=ok)
+                except ValueError as exc:
+                    logger.warning("tempo-sglang: analyzer on_finish failed for %s: %s", rid, exc)
             self.metrics.on_finish(view, now, ok)
 
     def _budget(self, scheduler, now: float) -> EngineBudget:
