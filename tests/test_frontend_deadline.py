@@ -16,7 +16,7 @@ from tempo_sglang.frontend import Deadline, TempoEndpoint, run_program
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the programs/ package at the repo root
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
-BACKGROUND_REQUESTS = 160  # best effort, queued at once: a backlog of many seconds under fcfs
+BACKGROUND_REQUESTS = 48  # best effort, queued at once: several seconds of backlog under fcfs
 BACKGROUND_TOKENS = 96
 SERVER_ARGS = ["--max-running-requests", "8"]
 
@@ -55,7 +55,6 @@ def _program_time(server, deadline_s: float | None, under_load: bool) -> float:
 
 
 @pytest.mark.timeout(480, method="signal")  # fail (and stop the servers) rather than hang
-@pytest.mark.xfail(strict=False, reason="needs the Tempo scheduling hooks inside SGLang (issue 4)")
 def test_feasible_deadline_met_by_tempo_missed_by_fcfs(start_server):
     elapsed = {}
     deadline_s = None
@@ -64,7 +63,7 @@ def test_feasible_deadline_met_by_tempo_missed_by_fcfs(start_server):
         try:
             if deadline_s is None:  # feasible: a few times the program's unloaded time on this engine
                 alone = min(_program_time(server, None, under_load=False) for _ in range(2))
-                deadline_s = max(4.0 * alone, alone + 2.0)
+                deadline_s = max(4.0 * alone, alone + 3.0)
             elapsed[policy] = _program_time(server, deadline_s, under_load=True)
         finally:
             server.stop()

@@ -41,6 +41,8 @@ HOOKED_SIGNATURES: dict[str, tuple[str, ...]] = {
     "sglang.srt.managers.scheduler.Scheduler._build_hisparse_decode_batch": ("self", "reqs"),
     "sglang.srt.managers.schedule_batch.ScheduleBatch.filter_batch": ("self", "reqs_to_exclude", "keep_indices"),
     "sglang.srt.managers.schedule_batch.ScheduleBatch.merge_batch": ("self", "other"),
+    "sglang.srt.managers.schedule_batch.ScheduleBatch.release_req": ("self", "idx", "remaing_req_count", "offload_kv"),
+    "sglang.srt.managers.scheduler.Scheduler._add_request_to_queue": ("self", "req", "is_retracted"),
 }
 
 # Attributes of SGLang objects the hooks read or write.

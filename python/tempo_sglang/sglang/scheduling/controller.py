@@ -17,7 +17,7 @@ from http import HTTPStatus
 from tempo_sglang.core.policy import Decision, EngineBudget
 from tempo_sglang.core.registry import make_policy
 from tempo_sglang.sglang.scheduling.metrics import TempoMetrics
-from tempo_sglang.sglang.scheduling.parking import ParkingLot
+from tempo_sglang.sglang.scheduling.parking import ParkingLot, preempt
 from tempo_sglang.sglang.scheduling.req_views import view_of
 from tempo_sglang.sglang.scheduling.stats import ControllerStats
 from tempo_sglang.slo import SLOClass
@@ -69,6 +69,9 @@ class TempoController:
         self._apply_demotions(decision, running_reqs + parked_reqs + waiting_reqs)
         self._set_admission(decision, waiting_reqs)
         running_batch = self._apply_parking(scheduler, running_batch, decision, arriving)
+        if decision.preempt:
+            preempted = preempt(scheduler, running_batch, set(decision.preempt) - set(self.parking.reqs))
+            self.stats.preempted += len(preempted)
         elapsed = time.perf_counter() - started
         self.stats.record_pass(elapsed, len(waiting), len(running), len(self.parking))
         self.metrics.on_pass(elapsed, len(waiting), len(self.parking), self.stats.share_of_step())

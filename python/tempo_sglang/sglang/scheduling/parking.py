@@ -69,3 +69,20 @@ class ParkingLot:
 
     def resume_all(self, scheduler, running_batch) -> object:
         return self.resume(scheduler, running_batch, list(self.reqs))
+
+
+def preempt(scheduler, running_batch, rids: set[str]) -> list:
+    """Retract the running requests ``rids``: free their KV (the radix cache keeps what it can for a
+    cheap re-prefill) and put them back in the waiting queue, as SGLang's own retraction does."""
+    chosen = [i for i, req in enumerate(running_batch.reqs) if req.rid in rids and not req.finished()]
+    if not chosen:
+        return []
+    keep = [i for i in range(len(running_batch.reqs)) if i not in set(chosen)]
+    reqs = [running_batch.reqs[i] for i in chosen]
+    for i in chosen:
+        running_batch.release_req(i, len(keep), offload_kv=False)
+    running_batch.filter_batch(keep_indices=keep)
+    running_batch.batch_is_full = False
+    for req in reqs:
+        scheduler._add_request_to_queue(req, is_retracted=True)
+    return reqs

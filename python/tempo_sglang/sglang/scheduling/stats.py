@@ -19,6 +19,7 @@ class ControllerStats:
     step_time_total: float = 0.0
     rejected: int = 0
     demoted: int = 0
+    preempted: int = 0
     last_waiting: int = 0
     last_running: int = 0
     last_parked: int = 0
@@ -64,4 +65,5 @@ class ControllerStats:
             "parked_now": self.last_parked,
             "rejected": self.rejected,
             "demoted": self.demoted,
+            "preempted": self.preempted,
         }
