@@ -30,18 +30,18 @@ def _long_prompt(seed: int, n: int) -> list[int]:
 def test_parked_request_resumes_with_identical_greedy_tokens(start_server):
     server = start_server("tempo", ["--chunked-prefill-size", "128"])
     latency = {"class": "latency", "ttft_ms": 30000, "tbt_ms": 3000}
-    solo, _, _ = _generate(server.url, PROMPT, 48, latency)
+    solo, _, _ = _generate(server.url, PROMPT, 160, latency)
     assert solo.status_code == 200
     with futures.ThreadPoolExecutor(12) as pool:
-        target = pool.submit(_generate, server.url, PROMPT, 48, latency)
-        time.sleep(0.3)
+        target = pool.submit(_generate, server.url, PROMPT, 160, latency)
+        time.sleep(0.1)
         load = [pool.submit(_generate, server.url, _long_prompt(i, 1500), 4,
                             {"class": "deadline", "deadline_ms": 20000}) for i in range(10)]
         contended = target.result()[0]
         assert all(f.result()[0].status_code == 200 for f in load)
     assert contended.status_code == 200
     view = contended.json()["meta_info"]["tempo"][-1]
-    assert view["parked_s"] > 0, view  # it really was parked while prompts were being prefilled
+    assert view["parked_s"] > 0, repr(view)  # it really was parked while prompts were being prefilled
     assert contended.json()["output_ids"] == solo.json()["output_ids"]
 
 
