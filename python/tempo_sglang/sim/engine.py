@@ -66,7 +66,7 @@ class SimEngine(EngineState):
 
     def _schedule(self) -> None:
         step = self.log.n
-        for req in self.running.values():
+        for req in self.decoding.values():  # only decoding requests' counts moved since last time
             view = req.view
             view.generated = req.generated(step)
             if self.analyzer is not None and view.generated - req.progress_mark >= PROGRESS_EVERY:
@@ -95,30 +95,36 @@ class SimEngine(EngineState):
         for rid in d.preempt:
             if rid in self.running:
                 self._preempt(self.running[rid])
-        park = set(d.park)
-        for rid, req in self.running.items():
-            req.parked = rid in park
-            if req.parked:
-                self._close(req, step)
-                due = req.view.next_due()
-                if due is not None and due - 2 * budget.decode_step_time > self.now:
-                    heapq.heappush(self._timers, due - 2 * budget.decode_step_time)
-            elif req.prefill_left == 0 and req.seg_start is None:
-                self._open(req, step)
+        park = {rid for rid in d.park if rid in self.running}
+        for rid in self._parked - park:
+            req = self.running.get(rid)
+            if req is not None:
+                req.parked = False
+                if req.prefill_left == 0 and req.seg_start is None:
+                    self._open(req, step)
+        for rid in park:
+            req = self.running[rid]
+            req.parked = True
+            self._close(req, step)
+            due = req.view.next_due()
+            if due is not None and due - 2 * budget.decode_step_time > self.now:
+                heapq.heappush(self._timers, due - 2 * budget.decode_step_time)
+        self._parked = park
         best_room = self._best_room()
-        for rid in d.admit:
-            if len(self.running) >= self.max_running or best_room < 1:
-                break  # no slot or no KV left for anyone
-            req = self.waiting.get(rid)
-            if req is None or req.item.prompt_len - req.view.cached_len + req.closed_tokens > best_room:
-                continue  # skipped, not a reason to stop: a smaller request may still fit
-            if self._admit(req):
-                best_room = self._best_room()
+        if best_room >= 1 and len(self.running) < self.max_running:
+            need = self._wait_need  # a lower bound of each waiting request's KV need
+            for rid in [r for r in d.admit if need.get(r, best_room + 1) <= best_room]:
+                if len(self.running) >= self.max_running:
+                    break  # skipped ones are not a reason to stop: only a full batch is
+                req = self.waiting.get(rid)
+                if req is not None and need[rid] <= best_room and self._admit(req):
+                    best_room = self._best_room()
         self.prefill_budget = d.prefill_token_budget
 
     def _force_progress(self) -> bool:
         """Nothing runs and no event is ahead: unpark, else admit the oldest waiting request."""
         self.stats["forced"] += 1
+        self._parked = set()
         parked = [r for r in self.running.values() if r.parked]
         for req in parked:
             req.parked = False

@@ -38,6 +38,8 @@ class EngineState:
         self.waiting: dict[str, SimRequest] = {}
         self.waiting_views: dict[str, RequestView] = {}  # same order as waiting (handed to the policy)
         self._wait_by_prefix: dict[str, set[SimRequest]] = {}
+        self._wait_need: dict[str, int] = {}  # rid -> prompt - cached + generated (KV to admit it)
+        self._parked: set[str] = set()  # running rids parked by the last decision
         self.running: dict[str, SimRequest] = {}
         self.prefilling: dict[str, SimRequest] = {}  # running, prompt not done (admission order)
         self.decoding: dict[str, SimRequest] = {}  # running with an open decode segment
@@ -127,6 +129,7 @@ class EngineState:
         rid = req.item.rid
         self.waiting[rid] = req
         self.waiting_views[rid] = req.view
+        self._wait_need[rid] = req.item.prompt_len - req.view.cached_len + req.closed_tokens
         if req.item.prefix_id is not None:
             self._wait_by_prefix.setdefault(req.item.prefix_id, set()).add(req)
 
@@ -134,6 +137,7 @@ class EngineState:
         rid = req.item.rid
         del self.waiting[rid]
         del self.waiting_views[rid]
+        del self._wait_need[rid]
         if req.item.prefix_id is not None:
             self._wait_by_prefix[req.item.prefix_id].discard(req)
 
@@ -142,6 +146,7 @@ class EngineState:
         for key in self.cache.take_dirty():
             for req in self._wait_by_prefix.get(key, ()):
                 req.view.cached_len = self.cache.lookup(key, req.item.prefix_len)
+                self._wait_need[req.item.rid] = req.item.prompt_len - req.view.cached_len + req.closed_tokens
 
     def _open(self, req: SimRequest, step: int) -> None:
         req.open_segment(step)
