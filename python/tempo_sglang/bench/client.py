@@ -97,6 +97,10 @@ async def send_request(session: aiohttp.ClientSession, url: str, request: LiveRe
                         del token_times[request.stop_after:]
                         finished_early = True
                         break
+        if finished_early:  # a closed stream does not stop SGLang: abort the rest explicitly
+            async with session.post(url + "/abort_request", json={"rid": request.rid},
+                                    timeout=aiohttp.ClientTimeout(total=30)):
+                pass
     except (aiohttp.ClientError, TimeoutError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     prompt_len = int(meta.get("prompt_tokens", prompt_len))
