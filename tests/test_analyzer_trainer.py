@@ -22,14 +22,19 @@ def _wait(cond, timeout=90.0):
     return False
 
 
+def _push_all(client, samples) -> int:
+    """Push every sample, retrying while the freshly spawned trainer is not connected yet."""
+    return sum(_wait(lambda s=s: client.push(s), timeout=60.0) for s in samples)
+
+
 @pytest.mark.timeout(180)
 def test_trainer_process_learns_from_pushed_samples(tmp_path):
     client = TrainerClient.spawn(str(tmp_path), retrain_every=100, min_samples=100)
     other_rank = TrainerClient(str(tmp_path))  # connect-only, like a second TP rank
     try:
         samples, _ = synthetic_samples(150, seed=11)
-        time.sleep(0.5)  # let the PUSH sockets connect; pushing never blocks either way
-        sent = sum(client.push(s) for s in samples[:75]) + sum(other_rank.push(s) for s in samples[75:])
+        # pushing never blocks: a push before the trainer is up returns False and is retried
+        sent = _push_all(client, samples[:75]) + _push_all(other_rank, samples[75:])
         assert sent == 150
         path = []
         assert _wait(lambda: path.append(client.poll_update()) or path[-1] is not None), "no model published"
@@ -48,7 +53,7 @@ def test_analyzer_online_mode_picks_up_retrained_model(tmp_path):
     an = RequestAnalyzer(cfg)
     try:
         samples, _ = synthetic_samples(120, seed=12)
-        time.sleep(0.5)
+        time.sleep(3.0)  # the trainer process starts in the background; give it time to bind
         for i, s in enumerate(samples):
             v = RequestView(rid=f"r{i}", slo=TempoSLO(slo_class=SLOClass(s.slo_class)), arrival=float(i),
                             prompt_len=s.prompt_len, max_new_tokens=8192)
