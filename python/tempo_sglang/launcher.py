@@ -85,6 +85,20 @@ def server_env(policy: str | None, cpu: bool | None = None) -> dict[str, str]:
     return env
 
 
+def stop_process_group(process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Stop ``process`` and every process in its group (SIGTERM, then SIGKILL after ``timeout``)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+    except ProcessLookupError:
+        pass
+
+
 @dataclass
 class ServerProcess:
     """A running SGLang server: start with `start`, stop with `stop` (or use as a context manager)."""
@@ -129,16 +143,8 @@ class ServerProcess:
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server and every process in its group."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=timeout)
-        except ProcessLookupError:
-            pass
+        if self.process is not None:
+            stop_process_group(self.process, timeout)
 
     def __enter__(self) -> ServerProcess:
         return self.start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tempo_sglang.launcher import server_command, server_env
+    from tempo_sglang.launcher import server_command, server_env, stop_process_group
     from tempo_sglang.models import ModelError, resolve_model
 
     try:
@@ -42,18 +41,9 @@ def run(args: argparse.Namespace) -> int:
     print("tempo-sglang: Ctrl-C stops the server and all its processes", flush=True)
     process = subprocess.Popen(cmd, env=server_env(args.policy), start_new_session=True)
 
-    def _stop(signum=None, frame=None):
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    signal.signal(signal.SIGTERM, lambda *a: (_stop(), sys.exit(143)))
+    signal.signal(signal.SIGTERM, lambda *a: (stop_process_group(process), sys.exit(143)))
     try:
         return process.wait()
     except KeyboardInterrupt:
-        _stop()
+        stop_process_group(process)
         return 130

@@ -178,12 +178,12 @@ class TempoController:
         own = {rid: i for i, rid in enumerate(decision.admit)}
         group_rank: dict[tuple, int] = {}
         for req in waiting_reqs:
-            key = _sibling_key(req)
+            key = sibling_key(req)
             if key is not None and req.rid in own:
                 group_rank[key] = min(group_rank.get(key, 1 << 30), own[req.rid])
         rank: dict[str, tuple[int, int]] = {}
         for req in waiting_reqs:
-            key = _sibling_key(req)
+            key = sibling_key(req)
             if key is not None and key in group_rank:
                 rank[req.rid] = (group_rank[key], own.get(req.rid, 1 << 30))
             elif req.rid in own:
@@ -192,7 +192,7 @@ class TempoController:
         self.admit_ok = set(rank)
         tokens: dict[tuple, int] = {}
         for req in waiting_reqs:
-            key = _sibling_key(req)
+            key = sibling_key(req)
             if key is not None:
                 tokens[key] = tokens.get(key, 0) + len(req.origin_input_ids)
         self.group_tokens = tokens
@@ -223,10 +223,6 @@ class TempoController:
 
 def sibling_key(req) -> tuple | None:
     """Program calls with the same program and the same parents are siblings (a fork's branches)."""
-    return _sibling_key(req)
-
-
-def _sibling_key(req) -> tuple | None:
     state = getattr(req, "tempo", None)
     if state is None or state.slo.slo_class is not SLOClass.PROGRAM:
         return None
