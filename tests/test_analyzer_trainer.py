@@ -62,7 +62,11 @@ def test_analyzer_online_mode_picks_up_retrained_model(tmp_path):
             v.generated = s.output_len
             an.on_finish(v, now=float(i) + 1)
         assert _wait(an.poll), "the analyzer never picked up a model"
-        assert an.predictor.has_model and an.predictor.model.n_samples == 120
+        # the trainer retrains once ``retrain_every`` samples are pending: whether the last 20 had arrived by
+        # then depends on timing, so the first model holds between 100 and 120 samples
+        assert an.predictor.has_model and 100 <= an.predictor.model.n_samples <= 120
+        assert _wait(lambda: (tmp_path / "samples.jsonl").exists()
+                     and (tmp_path / "samples.jsonl").read_text().count("\n") == 120), "samples were lost"
         v = RequestView(rid="new", slo=TempoSLO(slo_class=SLOClass.BEST_EFFORT), arrival=0.0, prompt_len=300,
                         max_new_tokens=8192)
         an.on_arrival(v)
