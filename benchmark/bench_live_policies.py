@@ -31,6 +31,7 @@ from tempo_sglang.bench.client import LiveRequest, send_request
 from tempo_sglang.core.metrics import summarize
 from tempo_sglang.launcher import ServerProcess
 from tempo_sglang.models import resolve_model
+from tempo_sglang.sglang.config import LENGTH_MODEL_ENV
 from tempo_sglang.slo import parse_tempo_params
 
 LATENCY = {"class": "latency", "ttft_ms": 2000, "tbt_ms": 240}
@@ -70,11 +71,36 @@ async def drive(url: str, plan) -> tuple[list, float]:
     return results, time.time() - started
 
 
-def run_policy(policy: str, model: Path, plan, extra: list[str], log_dir: Path) -> dict:
+def train_length_model(rate: float, duration: float, seed: int, out: Path) -> Path:
+    """A length model from a held-out run of the same workload (another seed): the lengths a server
+    would have seen from this traffic before the measured run (`tempo-sglang predictor seed`)."""
+    from tempo_sglang.analyzer.length_model import ForestConfig
+    from tempo_sglang.analyzer.length_model import train_length_model as train
+    from tempo_sglang.analyzer.samples import LengthSample, to_arrays
+
+    samples = [LengthSample(prompt_len=len(r.input_ids), output_len=r.stop_after, slo_class=r.slo.slo_class.value)
+               for _, r in make_requests(rate, max(duration, 300.0), seed)]
+    x, y = to_arrays(samples)
+    path = out / "length_model.npz"
+    train(x, y, ForestConfig(quantile=0.95)).save(path)
+    return path
+
+
+def run_policy(policy: str, model: Path, plan, extra: list[str], log_dir: Path,
+               env: dict[str, str] | None = None) -> dict:
     log = log_dir / f"server-{policy}.log"
-    with ServerProcess(model_path=model, policy=policy, log_path=log, extra_args=extra) as server:
+    with ServerProcess(model_path=model, policy=policy, log_path=log, extra_args=extra, env=env or {}) as server:
         results, duration = asyncio.run(drive(server.url, plan))
     summary = summarize([r.record for r in results], duration)
+    with open(log_dir / f"requests-{policy}.jsonl", "w") as fh:  # per-request detail
+        for r in results:
+            rec = r.record
+            fh.write(json.dumps({"rid": rec.rid, "class": rec.slo.slo_class.value, "arrival": rec.arrival,
+                                 "ttft": (rec.first_token_time - rec.arrival) if rec.first_token_time else None,
+                                 "e2e": (rec.finish_time - rec.arrival) if rec.finish_time else None,
+                                 "tokens": rec.output_len, "status": rec.status, "demoted": rec.demoted,
+                                 "gaps_max": max((b - a for a, b in zip(rec.token_times, rec.token_times[1:], strict=False)),
+                                                 default=0.0)}) + "\n")
     sched = next((r.tempo_view.get("scheduler") for r in reversed(results) if r.tempo_view.get("scheduler")), None)
     summary["scheduler"] = sched
     summary["policy"] = policy
@@ -90,14 +116,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--be-rate", type=float, default=0.0, help="also measure best-effort saturation")
     parser.add_argument("--out", default="results/live")
+    parser.add_argument("--length-model", default="auto",
+                        help="'auto': train one on a held-out run of the workload; 'none'; or an .npz path")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = resolve_model(args.model)
     plan = make_requests(args.rate, args.duration, args.seed)
+    env = {}
+    if args.length_model != "none":
+        path = train_length_model(args.rate, args.duration, args.seed + 1000, out) \
+            if args.length_model == "auto" else Path(args.length_model)
+        env[LENGTH_MODEL_ENV] = str(path)
     rows = []
     for policy in args.policies.split(","):
-        summary = run_policy(policy, model, plan, [], out)
+        summary = run_policy(policy, model, plan, [], out, env)
         rows.append(summary)
         print(f"{policy:>9}: req goodput {summary['request_goodput']:.3f}/s  token goodput "
               f"{summary['token_goodput']:.1f}/s  latency {summary['latency_attainment']:.0f}% "

@@ -109,6 +109,7 @@ class ServerProcess:
     extra_args: list[str] = field(default_factory=list)
     log_path: Path | None = None
     startup_timeout: float = 300.0
+    env: dict[str, str] = field(default_factory=dict)  # extra environment (e.g. TEMPO_SGLANG_LENGTH_MODEL)
     process: subprocess.Popen | None = None
 
     @property
@@ -121,7 +122,7 @@ class ServerProcess:
             self.port = free_port()
         cmd = server_command(self.model_path, self.port, self.extra_args, policy=self.policy)
         log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(cmd, env=server_env(self.policy), stdout=log,
+        self.process = subprocess.Popen(cmd, env=server_env(self.policy) | self.env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_ready()
         return self

@@ -20,12 +20,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="scheduling policy (fcfs and lpm: stock SGLang schedules)")
     parser.add_argument("--port", type=int, default=30000)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--length-model", default=None, metavar="NPZ",
+                        help="length model the analyzer starts from (tempo-sglang predictor seed)")
+    parser.add_argument("--learn-lengths", action="store_true",
+                        help="retrain the length model from finished requests while serving")
     parser.set_defaults(func=run, accepts_extra=True)
 
 
 def run(args: argparse.Namespace) -> int:
     from tempo_sglang.launcher import server_command, server_env, stop_process_group
     from tempo_sglang.models import ModelError, resolve_model
+    from tempo_sglang.sglang.config import ANALYZER_ONLINE_ENV, LENGTH_MODEL_ENV
 
     try:
         model_path = resolve_model(args.model)
@@ -39,7 +44,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"tempo-sglang: serving {model_path} with policy {args.policy} at http://{args.host}:{args.port}",
           flush=True)
     print("tempo-sglang: Ctrl-C stops the server and all its processes", flush=True)
-    process = subprocess.Popen(cmd, env=server_env(args.policy), start_new_session=True)
+    env = server_env(args.policy)
+    if args.length_model:
+        env[LENGTH_MODEL_ENV] = str(args.length_model)
+    if args.learn_lengths:
+        env[ANALYZER_ONLINE_ENV] = "1"
+    process = subprocess.Popen(cmd, env=env, start_new_session=True)
 
     signal.signal(signal.SIGTERM, lambda *a: (stop_process_group(process), sys.exit(143)))
     try:

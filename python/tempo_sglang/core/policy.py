@@ -39,6 +39,20 @@ class EngineBudget:
     decode_step_time: float  # seconds of one decode iteration at the current batch (v)
     prefill_time_per_token: float = 0.0  # seconds per prompt token of prefill
     kv_total_tokens: int = 0  # total KV capacity (0 if unknown)
+    # decode step time as a function of the batch: about base + per_request * B + per_ctx_token * KV
+    # tokens held (0: unknown or flat, as on a GPU far from its roofline)
+    decode_time_base: float = 0.0
+    decode_time_per_request: float = 0.0
+    decode_time_per_ctx_token: float = 0.0  # ... plus this per KV token the running requests hold
+    # fixed seconds of a step that computes prompt tokens apart from the decodes (an engine that runs
+    # prefill chunks as their own forward passes); 0 when prefill rides inside the decode step
+    prefill_step_overhead: float = 0.0
+
+    def decode_time_at(self, batch: int, context: int = 0) -> float:
+        """Predicted decode step time at ``batch`` running requests holding ``context`` KV tokens."""
+        if self.decode_time_per_request <= 0 and self.decode_time_per_ctx_token <= 0:
+            return self.decode_step_time
+        return self.decode_time_base + self.decode_time_per_request * batch + self.decode_time_per_ctx_token * context
 
 
 @dataclass

@@ -16,8 +16,14 @@ part), and streams ahead of their line may spend ``spend_fraction`` of their exc
 drains it in one chunk). Latency requests still waiting for their first token need prefill
 throughput too: with their prompts ordered by TTFT due time, the prefill rate must reach
 ``r = max_k sum_{j<=k} prompt_j / (due_k - now)`` tokens per second, i.e. ``P >= r v / (1 - r p)`` per
-step; the budget is the larger of the two (a missed first token costs the prompt's gain and the
+step, up to what the streams' slack absorbs in one step (a stall past their due line would cost every
+running stream); the budget is the larger of the two (a missed first token costs the prompt's gain and the
 stream it starts). ``min_tokens`` per step always pass, so prompts progress even when ``tbt <= v``.
+
+On an engine that runs prefill chunks as their own forward passes, each chunk pays that pass's fixed
+cost (``v`` here is then a decode step plus that overhead). A chunk smaller than ``min_efficient``
+tokens would spend most of its time on the overhead, so such a step computes no prompt tokens
+(budget 0: decode only) and the streams bank the slack that pays for a bigger chunk a few steps later.
 """
 
 from __future__ import annotations
@@ -44,7 +50,8 @@ def ttft_prefill_rate(ttft_ahead: np.ndarray, prompt_left: np.ndarray) -> float:
 
 def prefill_budget(ahead: np.ndarray, mask: np.ndarray, v: float, p: float, token_budget: int,
                    margin_steps: float = 1.0, min_tokens: int = 32, ttft_rate: float = 0.0,
-                   tbt: np.ndarray | None = None, spend_fraction: float = 0.5) -> int | None:
+                   tbt: np.ndarray | None = None, spend_fraction: float = 0.5,
+                   min_efficient: int = 0) -> int | None:
     """Prompt tokens allowed this step so that streams in ``mask`` keep their due line.
 
     ``ahead`` = next due - now per row, ``tbt`` the rows' TBT (seconds). ``ttft_rate`` (see
@@ -56,9 +63,13 @@ def prefill_budget(ahead: np.ndarray, mask: np.ndarray, v: float, p: float, toke
     sustain = float(np.min(tbt[mask])) - v if tbt is not None else 0.0
     excess = float(np.min(np.maximum(ahead[mask], 0.0))) - (1.0 + margin_steps) * v
     allowed = (max(sustain, 0.0) + spend_fraction * max(excess, 0.0)) / p
-    if ttft_rate > 0:
-        allowed = max(allowed, ttft_rate * v / (1.0 - ttft_rate * p) if ttft_rate * p < 1.0 else np.inf)
+    if ttft_rate > 0:  # first tokens due soon raise it, but never past what the streams' slack absorbs
+        need = ttft_rate * v / (1.0 - ttft_rate * p) if ttft_rate * p < 1.0 else np.inf
+        absorb = (float(np.min(np.maximum(ahead[mask], 0.0))) - v) / p
+        allowed = max(allowed, min(need, absorb))
     upper = max(int(token_budget), min_tokens)
+    if allowed < min(min_efficient, upper):
+        return 0  # bank slack this step: the chunk would be mostly fixed cost
     return int(min(upper, max(min_tokens, np.floor(allowed))))
 
 

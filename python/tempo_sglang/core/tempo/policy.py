@@ -33,6 +33,16 @@ import numpy as np
 
 from tempo_sglang.core.policy import Decision, EngineBudget
 from tempo_sglang.core.tempo.admission import admission_order, kv_admissible, top_k
+from tempo_sglang.core.tempo.batchsize import (
+    decode_shares,
+    dp_line,
+    fit_shares,
+    request_costs,
+    served_intervals,
+    slots_within,
+    step_aside,
+    step_budget,
+)
 from tempo_sglang.core.tempo.density import Scores, score
 from tempo_sglang.core.tempo.gmax import gmax_select
 from tempo_sglang.core.tempo.pacing import decoding_latency, park_mask, prefill_budget, ttft_prefill_rate
@@ -52,7 +62,9 @@ class TempoPolicy:
                  demote_bw: float = 1.0, be_share: float = 0.03, be_max_wait_s: float = 60.0,
                  max_preempt: int = 4, honor_max_wait: bool = True, pressure_bw: float = 0.5,
                  kv_growth_ratio: float = 0.8, urgent_rest: bool = True, admit_margin: int = 64,
-                 hol_block: bool = False, preempt_ratio: float = 2.0, urgency_steps: float = 50.0, **_: Any):
+                 hol_block: bool = False, preempt_ratio: float = 2.0, urgency_steps: float = 50.0,
+                 tbt_step_fraction: float = 0.75, chunk_efficiency: float = 2.0,
+                 aside_ahead_steps: float = 4.0, reserve_decay: float = 0.995, **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -66,7 +78,13 @@ class TempoPolicy:
         max_preempt [4], preempt_ratio [2]: cost-aware preemption; kv_growth_ratio [0.8] (1.0 for the
         oracle): share of the remaining bound reserved for KV growth; admit_margin [64]: admission
         candidates beyond free slots; hol_block [False]: a late, most urgent request that does not fit
-        in KV blocks the admissions behind it; honor_max_wait [True]: reject past ``max_wait_ms``.
+        in KV blocks the admissions behind it; honor_max_wait [True]: reject past ``max_wait_ms``;
+        tbt_step_fraction [0.75]: on an engine whose step time grows with the batch, run at most the
+        batch whose decode step takes this share of the tightest per-token interval (`batchsize`);
+        chunk_efficiency [2]: a separate prefill pass computes at least this many times its fixed
+        cost in prompt tokens, else the step decodes only (`pacing`); aside_ahead_steps [4]: deadline
+        work this many decode steps ahead of its line may step aside for the cap (`batchsize`);
+        reserve_decay [0.995 per full pass]: calm admissions leave room for the latency load seen lately.
         """
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
@@ -83,6 +101,11 @@ class TempoPolicy:
         self.hol_block = bool(hol_block)
         self.preempt_ratio = float(preempt_ratio)
         self.urgency_steps = float(urgency_steps)  # slack below this many decode steps is urgent
+        self.tbt_step_fraction = float(tbt_step_fraction)
+        self.chunk_efficiency = float(chunk_efficiency)
+        self.aside_ahead_steps = float(aside_ahead_steps)
+        self.reserve_decay = float(reserve_decay)
+        self.batch_cap: int | None = None  # the batch limit of the last full pass (introspection)
         self.store = ViewStore(oracle=oracle)
         self._passes = 0
         self._frame_time = -math.inf
@@ -92,6 +115,10 @@ class TempoPolicy:
         self._blocked = False
         self._pending_prefill = 0.0  # prompt tokens waiting to be computed (last full pass)
         self._contended = False  # something else needs step time (last full pass)
+        self._ttft_rate = 0.0  # prompt tokens/s the waiting latency requests need (last full pass)
+        self._urgent_waiting = False  # SLO work waits whose slack is within the urgency horizon
+        self._aside: list[str] = []  # deadline work parked to keep the decode batch within its cap
+        self._lat_reserve = 0.0  # step seconds the latency load took lately (decaying maximum)
         self._v_floor: float | None = None  # fastest decode step time seen (slowly forgotten)
         self.full_passes = 0
         self.last: tuple[np.ndarray, Scores] | None = None  # rows and scores of the last full pass
@@ -135,19 +162,28 @@ class TempoPolicy:
         """
         st = self.store
         v, p = max(budget.decode_step_time, 1e-6), max(budget.prefill_time_per_token, 0.0)
+        v_interval = v + max(budget.prefill_step_overhead, 0.0)  # a decode step and a prefill step
         cls, pf_rem = sc.cls[:n_running], sc.pf_rem[:n_running]
         mask = decoding_latency(cls, pf_rem, st.gen[ir])
         if not mask.any():
             return
         ahead = sc.due_lat[:n_running] - budget.now
-        first = (sc.cls == LAT) & (sc.pf_rem > 0)  # latency prompts awaiting their first token
-        rate = ttft_prefill_rate(sc.due_lat[first] - budget.now - v, sc.pf_rem[first]) if first.any() else 0.0
+        if sc.cls.size > n_running:  # a full pass sees the waiting prompts; a cheap pass reuses it
+            first = (sc.cls == LAT) & (sc.pf_rem > 0)  # latency prompts awaiting their first token
+            self._ttft_rate = ttft_prefill_rate(sc.due_lat[first] - budget.now - v, sc.pf_rem[first]) \
+                if first.any() else 0.0
+        efficient = self._efficient_chunk(budget)
+        on_line = mask & (ahead >= 0)  # late streams catch up at full speed; they do not hold prefill back
         decision.prefill_token_budget = prefill_budget(
-            ahead, mask, v, p, budget.token_budget, self.prefill_margin_steps, self.min_prefill_tokens, rate,
-            tbt=st.tbt[ir])
+            ahead, on_line if on_line.any() else mask, v_interval, p, budget.token_budget,
+            self.prefill_margin_steps, self.min_prefill_tokens, self._ttft_rate, tbt=st.tbt[ir],
+            min_efficient=efficient)
+        if (self._urgent_waiting or not on_line.any()) and decision.prefill_token_budget is not None:
+            # SLO work must start now, or every stream is late anyway: prefill progresses efficiently
+            decision.prefill_token_budget = max(decision.prefill_token_budget, efficient, self.min_prefill_tokens)
         if not self.pacing or blocked or not self._contended:
             return
-        step = v + (decision.prefill_token_budget or 0) * p
+        step = v_interval + (decision.prefill_token_budget or 0) * p
         cushion = min(self._pending_prefill, float(budget.token_budget)) * p
         parked = np.flatnonzero(park_mask(ahead, mask, step, self.park_margin_steps, cushion))
         if exclude:
@@ -157,6 +193,13 @@ class TempoPolicy:
             decision.next_call_by = max(budget.now, wake)
         decision.park = st.rids[ir[parked]].tolist()
 
+    def _efficient_chunk(self, budget: EngineBudget) -> int:
+        """Smallest prefill chunk worth its own forward pass: its tokens cost ``chunk_efficiency`` x
+        the pass's fixed cost (0 when prefill rides inside decode steps)."""
+        if budget.prefill_step_overhead <= 0 or budget.prefill_time_per_token <= 0:
+            return 0
+        return int(self.chunk_efficiency * budget.prefill_step_overhead / budget.prefill_time_per_token)
+
     def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
         return score(self.store, idx, budget.now, budget.decode_step_time, budget.prefill_time_per_token,
                      demote_bw=self.demote_bw, v_floor=self._v_floor)
@@ -165,6 +208,7 @@ class TempoPolicy:
         decision = Decision(admit=list(self._admit))
         if ir.size:
             self._pace(self._score(ir, budget), ir.size, ir, budget, decision, blocked=self._blocked)
+            decision.park = decision.park + self._aside
         return decision
 
     def _full_pass(self, ir: np.ndarray, iw: np.ndarray, budget: EngineBudget) -> Decision:
@@ -191,9 +235,20 @@ class TempoPolicy:
             decision.demote = st.rids[idx[demote]].tolist()
             sc.cls[demote], sc.gain[demote], sc.density[demote] = BE, 0.0, 0.0
 
+        # batch size: the slots, or fewer when a bigger batch would slow latency streams off their line
+        v = max(budget.decode_step_time, 1e-6)
+        p_tok = budget.prefill_time_per_token
+        line_tbt, ahead = dp_line(sc, st, idx, now)
+        served = alive & (sc.gain > 0)
+        step_s = step_budget(served_intervals(sc, st, idx, served, p_tok, line_tbt), budget, self.tbt_step_fraction)
+        costs = request_costs(st, idx, budget)
+        slots = slots_within(step_s, costs[served | (np.arange(idx.size) < n_r)], budget.max_running)
+        self.batch_cap = slots
+        capped = step_s is not None and slots < budget.max_running
+
         # best effort: residual share, oldest first
         be = sc.cls == BE
-        free = budget.max_running - n_r
+        free = (budget.max_running if capped else slots) - n_r
         limit = max(free, 0) + self.max_preempt + self.admit_margin  # the engine cannot take more
         be_rows_w = np.flatnonzero(be & is_wait & alive)
         n_be_wait = be_rows_w.size
@@ -201,17 +256,16 @@ class TempoPolicy:
         be_rows_r = np.flatnonzero(be[:n_r])
         share = 0
         if be_rows_w.size or be_rows_r.size:
-            share = min(max(1, math.ceil(self.be_share * budget.max_running)), n_be_wait + be_rows_r.size)
+            share = min(max(1, math.ceil(self.be_share * slots)), n_be_wait + be_rows_r.size)
         be_front = be_rows_w[:max(0, share - be_rows_r.size)]
 
         # GMAX over the SLO candidates (running and waiting)
         cand = np.flatnonzero(~be & alive & (sc.gain > 0))
-        chosen = cand[gmax_select(sc.density[cand], sc.rem[cand], budget.max_running - share, self.gmax_p)]
+        chosen = cand[gmax_select(sc.density[cand], sc.rem[cand], slots - share, self.gmax_p)]
         in_batch = np.zeros(idx.size, dtype=bool)
         in_batch[chosen] = True
         sel_w = chosen[chosen >= n_r]
         rest = np.flatnonzero(is_wait & alive & ~be & ~in_batch)
-        v = max(budget.decode_step_time, 1e-6)
         horizon = max(self.frame_seconds, self.urgency_steps * v)
         slo_order = admission_order(sel_w, rest, sc.slack, sc.density, horizon, self.urgent_rest, limit)
         order = np.concatenate((be_front, slo_order, be_rows_w[be_front.size:])).astype(np.int64)
@@ -225,6 +279,18 @@ class TempoPolicy:
             if sc.slack[head] < 0 and not (order == head).any() and (
                     budget.kv_total_tokens <= 0 or need[head] <= budget.kv_total_tokens):
                 order = np.array([head], dtype=np.int64)
+        if capped:  # the step budget, in decode shares x costs, limits admission, not request slots
+            v_cap = max(v, step_s + budget.decode_time_base)  # steps run up to the budget under the cap
+            weight = decode_shares(sc, idx.size, line_tbt, ahead, v_cap, p_tok) * costs
+            flexible = np.nan_to_num(ahead[:n_r], nan=-1.0) >= self.aside_ahead_steps * v
+            lat_now = float(weight[:n_r][sc.cls[:n_r] == LAT].sum())
+            lat_wait = float(weight[is_wait & served & (sc.cls == LAT)].sum())
+            self._lat_reserve = max(lat_now + lat_wait, self._lat_reserve * self.reserve_decay)
+            urgent = sc.slack < horizon  # calm work leaves room for the latency load seen lately
+            room = step_s - float(weight[:n_r].sum())
+            calm_room = room - max(0.0, self._lat_reserve - lat_now)
+            order = fit_shares(order, weight, calm_room, urgent, float(weight[:n_r][flexible].sum()) + room - calm_room)
+            free = order.size
         fits = np.zeros(idx.size, dtype=bool)
         fits[order[:max(free, 0)]] = True  # gets a slot and its KV now
         admit = st.rids[idx[order]].tolist()
@@ -243,7 +309,7 @@ class TempoPolicy:
             if be_rows_r.size:
                 oldest = be_rows_r[np.argsort(st.arrival[idx[be_rows_r]], kind="stable")][:share]
                 protect[oldest] = True
-            evict = np.flatnonzero(~in_batch[:n_r] & ~protect)
+            evict = np.flatnonzero(~in_batch[:n_r] & ~protect & ~(capped & (sc.cls[:n_r] == LAT)))
             evict = evict[np.argsort(sc.density[evict], kind="stable")]
             lat = decoding_latency(sc.cls[:n_r], sc.pf_rem[:n_r], st.gen[ir])
             kv = st.prompt[idx] + st.gen[idx]
@@ -254,11 +320,19 @@ class TempoPolicy:
                 density=sc.density, ratio=self.preempt_ratio)
             preempted = set(picks)
             decision.preempt = st.rids[idx[picks]].tolist() if picks else []
+        self._aside = []
+        if capped:  # the decoders would overrun the step budget: calls ahead of their line step aside
+            gone = np.isin(st.rids[idx[:n_r]], decision.preempt)
+            over = float(costs[:n_r][~gone].sum() + costs[order].sum()) - step_s
+            aside = step_aside(ahead, costs, n_r, over, self.aside_ahead_steps * v)
+            self._aside = st.rids[idx[aside]].tolist()
+        self._urgent_waiting = bool(np.any(sc.slack[sel_w] < horizon)) if sel_w.size else False
         self._pending_prefill = float(sc.pf_rem[alive].sum())
         dp = (sc.cls[:n_r] != LAT) & (sc.cls[:n_r] != BE)
         self._contended = self._pending_prefill > 0 or bool(np.any(sc.bw[:n_r][dp] > self.pressure_bw))
         self._blocked = int(fits[slo_order].sum()) < sel_w.size + rest.size  # SLO work left waiting
         self._pace(sc, n_r, ir, budget, decision, exclude=preempted, blocked=self._blocked)
+        decision.park = decision.park + [r for r in self._aside if r not in decision.preempt]
         self.last = (idx, sc)
         return decision
 

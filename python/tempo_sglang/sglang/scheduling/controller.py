@@ -72,6 +72,13 @@ class TempoController:
         if decision.preempt:
             preempted = preempt(scheduler, running_batch, set(decision.preempt) - set(self.parking.reqs))
             self.stats.preempted += len(preempted)
+        if DEBUG and self.stats.passes % 20 == 0:
+            logger.warning("tempo budget: v=%.3f p=%.5f base=%.3f per_req=%.4f per_kctx=%.4f cap=%s prefill=%s "
+                           "park=%d run=%d wait=%d", budget.decode_step_time, budget.prefill_time_per_token,
+                           budget.decode_time_base, budget.decode_time_per_request,
+                           budget.decode_time_per_ctx_token * 1000,
+                           getattr(self.policy, "batch_cap", None), decision.prefill_token_budget,
+                           len(decision.park), len(running), len(waiting))
         elapsed = time.perf_counter() - started
         self.stats.record_pass(elapsed, len(waiting), len(running), len(self.parking))
         self.metrics.on_pass(elapsed, len(waiting), len(self.parking), self.stats.share_of_step())
@@ -93,9 +100,13 @@ class TempoController:
         """Learn the engine's speed from one executed step."""
         mode = batch.forward_mode
         if mode.is_decode():
-            self.stats.observe_decode(elapsed, batch.batch_size())
+            context = getattr(batch, "seq_lens_sum", None)
+            if not context:
+                context = sum(len(r.origin_input_ids) + len(r.output_ids) for r in batch.reqs)
+            self.stats.observe_decode(elapsed, batch.batch_size(), int(context))
         elif mode.is_extend():
-            self.stats.observe_prefill(elapsed, int(getattr(batch, "extend_num_tokens", 0) or 0))
+            self.stats.observe_prefill(elapsed, int(getattr(batch, "extend_num_tokens", 0) or 0),
+                                       fixed=self.stats.step_fit.coefficients()[0] or None)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _view(self, req):
@@ -135,6 +146,7 @@ class TempoController:
     def _budget(self, scheduler, now: float) -> EngineBudget:
         alloc = scheduler.token_to_kv_pool_allocator
         evictable = scheduler.tree_cache.evictable_size() if hasattr(scheduler.tree_cache, "evictable_size") else 0
+        base, per_request, per_ctx = self.stats.step_fit.coefficients()
         chunk = scheduler.chunked_prefill_size if scheduler.chunked_prefill_size and \
             scheduler.chunked_prefill_size > 0 else scheduler.max_prefill_tokens
         return EngineBudget(
@@ -142,7 +154,9 @@ class TempoController:
             kv_free_tokens=int(alloc.available_size() + evictable), token_budget=int(chunk),
             decode_step_time=self.stats.decode_step_time or DEFAULT_DECODE_STEP_S,
             prefill_time_per_token=self.stats.prefill_time_per_token or DEFAULT_PREFILL_S_PER_TOKEN,
-            kv_total_tokens=int(scheduler.max_total_num_tokens))
+            kv_total_tokens=int(scheduler.max_total_num_tokens),
+            decode_time_base=base, decode_time_per_request=per_request, decode_time_per_ctx_token=per_ctx,
+            prefill_step_overhead=base or self.stats.decode_step_time or 0.0)
 
     def _apply_rejections(self, scheduler, decision: Decision) -> None:
         if not decision.reject:
@@ -233,9 +247,15 @@ def _make_analyzer(scheduler):
     """The request analyzer (length bounds, program stage deadlines); None if it cannot start."""
     try:
         from tempo_sglang.analyzer.facade import AnalyzerConfig, RequestAnalyzer
+        from tempo_sglang.sglang.config import analyzer_online, length_model_path
 
         name = getattr(scheduler.server_args, "served_model_name", None)
-        return RequestAnalyzer(AnalyzerConfig(model_name=str(name) if name else None, clock=time.time))
+        model_path = length_model_path()
+        analyzer = RequestAnalyzer(AnalyzerConfig(model_name=str(name) if name else None, clock=time.time,
+                                                  model_path=model_path, online=analyzer_online()))
+        if model_path and not analyzer.predictor.has_model:
+            logger.warning("tempo-sglang: length model %s not loaded; default bound in use", model_path)
+        return analyzer
     except Exception as exc:  # the scheduler must keep serving without it
         logger.warning("tempo-sglang: analyzer disabled (%s)", exc)
         return None

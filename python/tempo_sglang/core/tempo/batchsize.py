@@ -1,0 +1,121 @@
+"""How much decoding runs at once, and which deadline work steps aside to keep it so.
+
+On an engine whose decode step time grows with the batch (a CPU, or a GPU past its roofline knee)
+every decoding request slows every other: a step costs ``base`` plus, per request, ``per_request +
+per_ctx_token x its KV tokens`` (its *cost*). A request with ``rem`` tokens left whose last token is due
+in ``t_rem`` seconds keeps its SLO at a steady ``t_rem / rem`` seconds per token: for a latency stream
+at least its TBT when it is ahead (banked slack, such as an unspent TTFT, is spread over its remaining
+tokens) and at least ``late_floor`` x TBT when it is behind (one late stream must not shrink the batch
+to nothing); for a deadline or program call with an analyzer bound, its time to the (stage) deadline
+after its prefill. Prefill passes take the rest of the time, so the decode step may take ``fraction``
+of the tightest such interval: that leaves a *step budget* of seconds for the requests' costs
+(`step_budget`).
+
+Deadline work is time-shared rather than run every step. A deadline or program call with an
+analyzer bound has a *line*: its remaining tokens spread evenly until its (stage) deadline, one every
+``line_tbt = (due - arrival) / (generated + remaining)`` seconds; on its line it needs only
+``v / line_tbt`` of the decode steps (its *share*), behind it ``v`` over its remaining time per token.
+Admission adds requests while their summed ``share x cost`` fits the step budget (`fit_shares`; an
+urgent arrival may count on the calls ahead of their line to make room), and when the requests that
+would decode cost more than the budget, running calls ahead of their line *step aside* (are parked,
+keeping their KV; most ahead first) and come back as they fall to their line (`step_aside`).
+Latency streams, best effort and calls without a bound count as one full share.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tempo_sglang.core.policy import EngineBudget
+from tempo_sglang.core.tempo.density import Scores
+from tempo_sglang.core.tempo.store import DL, LAT, PROG, ViewStore
+
+
+def dp_line(sc: Scores, store: ViewStore, idx: np.ndarray, now: float,
+            margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """(line_tbt, ahead): each row's line pace and the seconds it is ahead of its line (NaN where the
+    row is not a deadline/program call with an analyzer bound). The line ends ``margin`` of the
+    request's window before its due time, so a call on its line finishes with that much to spare."""
+    dp = ((sc.cls == DL) | (sc.cls == PROG)) & store.informed[idx] & np.isfinite(sc.t_rem)
+    total = store.gen[idx] + sc.rem
+    window = (1.0 - margin) * (now + sc.t_rem - store.arrival[idx])
+    line_tbt = np.where(dp, window / np.maximum(total, 1.0), np.nan)
+    line_end = store.arrival[idx] + window
+    ahead = np.where(dp, (line_end - now) - sc.rem * line_tbt, np.nan)
+    return line_tbt, ahead
+
+
+def served_intervals(sc: Scores, store: ViewStore, idx: np.ndarray, served: np.ndarray,
+                     prefill_time_per_token: float, line_tbt: np.ndarray, late_floor: float = 0.8) -> np.ndarray:
+    """Per-token interval (seconds) each ``served`` row needs to keep its SLO (see module docstring)."""
+    tbt = store.tbt[idx]
+    rem = np.maximum(sc.rem, 1.0)
+    lat = served & (sc.cls == LAT)
+    out = [np.maximum(sc.t_rem[lat] / rem[lat], late_floor * tbt[lat])]
+    dp = served & ~np.isnan(line_tbt)
+    if dp.any():
+        left = np.maximum(sc.t_rem[dp] - sc.pf_rem[dp] * prefill_time_per_token, 0.0)
+        out.append(np.maximum(left / rem[dp], late_floor * line_tbt[dp]))
+    return np.concatenate(out)
+
+
+def decode_shares(sc: Scores, idx_size: int, line_tbt: np.ndarray, ahead: np.ndarray, v: float,
+                  prefill_time_per_token: float) -> np.ndarray:
+    """Share of the decode steps each row needs (1 for streams, best effort and unbounded calls)."""
+    share = np.ones(idx_size)
+    dp = ~np.isnan(line_tbt)
+    if dp.any():
+        left = np.maximum(sc.t_rem[dp] - sc.pf_rem[dp] * prefill_time_per_token, 1e-9)
+        behind = v * np.maximum(sc.rem[dp], 1.0) / left
+        on_line = v / np.maximum(line_tbt[dp], 1e-9)
+        share[dp] = np.clip(np.where(ahead[dp] >= 0, on_line, behind), 0.0, 1.0)
+    return share
+
+
+def request_costs(store: ViewStore, idx: np.ndarray, budget: EngineBudget) -> np.ndarray:
+    """Seconds each row adds to a decode step (see module docstring)."""
+    ctx = store.prompt[idx] + store.gen[idx]
+    return budget.decode_time_per_request + budget.decode_time_per_ctx_token * ctx
+
+
+def step_budget(intervals: np.ndarray, budget: EngineBudget, fraction: float = 0.75) -> float | None:
+    """Seconds of request costs a decode step may hold; None when nothing limits the batch."""
+    if (budget.decode_time_per_request <= 0 and budget.decode_time_per_ctx_token <= 0) or intervals.size == 0:
+        return None
+    return fraction * float(np.min(intervals)) - budget.decode_time_base
+
+
+def slots_within(step_seconds: float | None, costs: np.ndarray, max_running: int) -> int:
+    """Request slots the step budget holds at the rows' mean cost (the GMAX batch size)."""
+    if step_seconds is None or costs.size == 0:
+        return int(max_running)
+    mean = float(np.mean(costs))
+    return int(min(max_running, max(1, math.floor(step_seconds / mean)))) if mean > 0 else int(max_running)
+
+
+def fit_shares(order: np.ndarray, weight: np.ndarray, capacity: float, urgent: np.ndarray,
+               flexible: float) -> np.ndarray:
+    """Rows of ``order`` admitted in order while their ``weight`` fits ``capacity`` (others skip); an
+    ``urgent`` row may also use ``flexible`` seconds (running calls that can step aside)."""
+    keep = []
+    for row in order.tolist():
+        room = capacity + (flexible if urgent[row] else 0.0)
+        if weight[row] <= room + 1e-12:
+            keep.append(row)
+            capacity -= weight[row]
+    return np.array(keep, dtype=np.int64)
+
+
+def step_aside(ahead: np.ndarray, costs: np.ndarray, n_running: int, over: float,
+               min_ahead: float) -> np.ndarray:
+    """Running calls ahead of their line (by ``min_ahead`` s or more), most ahead first, whose costs
+    cover ``over`` seconds of decode step."""
+    run = np.nan_to_num(ahead[:n_running], nan=-np.inf)
+    rows = np.flatnonzero(run >= min_ahead)
+    rows = rows[np.argsort(-run[rows], kind="stable")]
+    if over <= 0 or rows.size == 0:
+        return rows[:0]
+    k = int(np.searchsorted(np.cumsum(costs[rows]), over, side="left")) + 1
+    return rows[:k]
