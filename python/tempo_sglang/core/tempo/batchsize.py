@@ -18,7 +18,9 @@ analyzer bound has a *line*: its remaining tokens spread evenly until its (stage
 Admission adds requests while their summed ``share x cost`` fits the step budget (`fit_shares`; an
 urgent arrival may count on the calls ahead of their line to make room), and when the requests that
 would decode cost more than the budget, running calls ahead of their line *step aside* (are parked,
-keeping their KV; most ahead first) and come back as they fall to their line (`step_aside`).
+keeping their KV; best effort first, then the calls with the most slack) and come back as their
+slack shrinks (`step_aside`): the streams' due lines come first while a call can still make its
+deadline, and a call whose slack is gone decodes every step. Admission weighs each request at its final context (it grows as it decodes).
 Latency streams, best effort and calls without a bound count as one full share.
 """
 
@@ -30,7 +32,7 @@ import numpy as np
 
 from tempo_sglang.core.policy import EngineBudget
 from tempo_sglang.core.tempo.density import Scores
-from tempo_sglang.core.tempo.store import DL, LAT, PROG, ViewStore
+from tempo_sglang.core.tempo.store import BE, DL, LAT, PROG, ViewStore
 
 
 def dp_line(sc: Scores, store: ViewStore, idx: np.ndarray, now: float,
@@ -74,9 +76,10 @@ def decode_shares(sc: Scores, idx_size: int, line_tbt: np.ndarray, ahead: np.nda
     return share
 
 
-def request_costs(store: ViewStore, idx: np.ndarray, budget: EngineBudget) -> np.ndarray:
-    """Seconds each row adds to a decode step (see module docstring)."""
-    ctx = store.prompt[idx] + store.gen[idx]
+def request_costs(store: ViewStore, idx: np.ndarray, budget: EngineBudget,
+                  growth: np.ndarray | float = 0.0) -> np.ndarray:
+    """Seconds each row adds to a decode step (see module docstring), ``growth`` more KV tokens on."""
+    ctx = store.prompt[idx] + store.gen[idx] + growth
     return budget.decode_time_per_request + budget.decode_time_per_ctx_token * ctx
 
 
@@ -108,14 +111,18 @@ def fit_shares(order: np.ndarray, weight: np.ndarray, capacity: float, urgent: n
     return np.array(keep, dtype=np.int64)
 
 
-def step_aside(ahead: np.ndarray, costs: np.ndarray, n_running: int, over: float,
-               min_ahead: float) -> np.ndarray:
-    """Running calls ahead of their line (by ``min_ahead`` s or more), most ahead first, whose costs
-    cover ``over`` seconds of decode step."""
-    run = np.nan_to_num(ahead[:n_running], nan=-np.inf)
-    rows = np.flatnonzero(run >= min_ahead)
-    rows = rows[np.argsort(-run[rows], kind="stable")]
-    if over <= 0 or rows.size == 0:
-        return rows[:0]
+def step_aside(ahead: np.ndarray, slack: np.ndarray, cls: np.ndarray, costs: np.ndarray, n_running: int,
+               over: float, min_slack: float) -> np.ndarray:
+    """Running rows to park so that ``over`` seconds leave the decode step: best effort first, then
+    deadline and program calls with a line and more than ``min_slack`` seconds of slack, most slack
+    first (behind their line too, if need be: the streams' due lines come first while the call can
+    still make its deadline)."""
+    if over <= 0:
+        return np.empty(0, dtype=np.int64)
+    be = np.flatnonzero(cls[:n_running] == BE)
+    lined = np.flatnonzero(~np.isnan(ahead[:n_running]) & (slack[:n_running] > min_slack))
+    rows = np.concatenate((be, lined[np.argsort(-slack[lined], kind="stable")])).astype(np.int64)
+    if rows.size == 0:
+        return rows
     k = int(np.searchsorted(np.cumsum(costs[rows]), over, side="left")) + 1
     return rows[:k]
