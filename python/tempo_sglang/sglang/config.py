@@ -12,6 +12,8 @@ POLICY_ENV = "TEMPO_SGLANG_POLICY"
 STOCK_POLICIES = ("fcfs", "lpm")  # SGLang's own schedulers: the plugin validates and reports only
 LENGTH_MODEL_ENV = "TEMPO_SGLANG_LENGTH_MODEL"  # a length model (.npz, `tempo-sglang predictor seed`)
 ANALYZER_ONLINE_ENV = "TEMPO_SGLANG_ANALYZER_ONLINE"  # "1": retrain from finished requests as they come
+COST_PROFILE_ENV = "TEMPO_SGLANG_COST_PROFILE"  # simulator profile (name or JSON path): the step-time prior
+_CPU_PROFILES = {"smollm2": "smollm2-135m-cpu", "tiny-llama": "tiny-llama-cpu"}
 
 
 def enabled_policy() -> str | None:
@@ -29,3 +31,15 @@ def length_model_path() -> str | None:
 def analyzer_online() -> bool:
     """Whether the analyzer learns from finished requests in a background trainer."""
     return os.environ.get(ANALYZER_ONLINE_ENV, "").strip() in ("1", "true", "yes")
+
+
+def cost_profile_name(model_path: str | None) -> str | None:
+    """The cost profile whose step-time coefficients seed the engine's online fit: the one named in
+    ``TEMPO_SGLANG_COST_PROFILE``, else the shipped CPU profile of a known model on the CPU engine."""
+    value = os.environ.get(COST_PROFILE_ENV, "").strip()
+    if value:
+        return value
+    if os.environ.get("SGLANG_USE_CPU_ENGINE") != "1" or not model_path:
+        return None
+    lowered = str(model_path).lower()
+    return next((profile for key, profile in _CPU_PROFILES.items() if key in lowered), None)

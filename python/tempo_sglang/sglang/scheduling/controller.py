@@ -19,7 +19,7 @@ from tempo_sglang.core.registry import make_policy
 from tempo_sglang.sglang.scheduling.metrics import TempoMetrics
 from tempo_sglang.sglang.scheduling.parking import ParkingLot, preempt
 from tempo_sglang.sglang.scheduling.req_views import view_of
-from tempo_sglang.sglang.scheduling.stats import ControllerStats
+from tempo_sglang.sglang.scheduling.stats import ControllerStats, StepTimeFit
 from tempo_sglang.slo import SLOClass
 
 logger = logging.getLogger("tempo_sglang")
@@ -44,7 +44,7 @@ class TempoController:
         self.admit_rank: dict[str, tuple[int, int]] = {}
         self.group_tokens: dict[tuple, int] = {}  # waiting prompt tokens per sibling group
         self.tracked: dict[str, object] = {}
-        self.stats = ControllerStats()
+        self.stats = ControllerStats(step_fit=StepTimeFit(prior=_step_time_prior(scheduler)))
         self.analyzer = _make_analyzer(scheduler)
         self.metrics = TempoMetrics(bool(getattr(scheduler.server_args, "enable_metrics", False)), policy_name)
 
@@ -258,4 +258,21 @@ def _make_analyzer(scheduler):
         return analyzer
     except Exception as exc:  # the scheduler must keep serving without it
         logger.warning("tempo-sglang: analyzer disabled (%s)", exc)
+        return None
+
+
+def _step_time_prior(scheduler) -> tuple[float, float, float] | None:
+    """(base, per_request, per_ctx_token) from the cost profile of this model and hardware, if any."""
+    from tempo_sglang.sglang.config import cost_profile_name
+
+    name = cost_profile_name(getattr(scheduler.server_args, "model_path", None))
+    if name is None:
+        return None
+    try:
+        from tempo_sglang.sim.costmodel import load_profile
+
+        c0, c1, _c2, c3, c4 = load_profile(name).coeffs
+        return float(c0), float(c1 + c4), float(c3)  # a decoding request: one new token and its share
+    except Exception as exc:  # a bad profile must not stop the server: fit from scratch
+        logger.warning("tempo-sglang: cost profile %s not used (%s)", name, exc)
         return None

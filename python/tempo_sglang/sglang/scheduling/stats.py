@@ -10,6 +10,7 @@ EMA = 0.2
 FIT_DECAY = 0.995  # weight of an older decode observation in the step-time fit (half-life ~140 steps)
 MIN_STEPS = 20  # decode steps seen before the fit is trusted
 CTX_SCALE = 1000.0  # context tokens are fitted per thousand (keeps the normal equations balanced)
+TYPICAL_BATCH, TYPICAL_KCTX = 8.0, 4.0  # a typical step, for the prior's weight per coefficient
 
 
 @dataclass
@@ -17,11 +18,15 @@ class StepTimeFit:
     """Decode step time ``base + per_request * B + per_ctx_token * context`` fitted online.
 
     Exponentially weighted ridge least squares over the decode steps seen (B requests holding
-    ``context`` KV tokens in all), so it follows the engine as load changes. All zeros (unknown)
-    until enough steps with varying batch sizes were seen; a negative coefficient falls back to the
-    batch-size-only line.
+    ``context`` KV tokens in all), so it follows the engine as load changes. With a ``prior`` (the
+    coefficients of a cost profile for this model and hardware) the fit is anchored to it with the
+    weight of ``prior_steps`` typical steps, which keeps the batch-size and context slopes apart when
+    the two move together; without one it reports zeros (unknown) until ``MIN_STEPS`` steps were seen,
+    and a negative slope falls back to the batch-size-only line.
     """
 
+    prior: tuple[float, float, float] | None = None
+    prior_steps: float = 100.0
     gram: np.ndarray = field(default_factory=lambda: np.zeros((3, 3)))
     rhs: np.ndarray = field(default_factory=lambda: np.zeros(3))
     n: int = 0
@@ -33,7 +38,12 @@ class StepTimeFit:
         self.n += 1
 
     def coefficients(self) -> tuple[float, float, float]:
-        """(base, per_request, per_ctx_token) seconds; zeros while not identifiable."""
+        """(base, per_request, per_ctx_token) seconds; zeros while unknown."""
+        if self.prior is not None:
+            theta0 = np.array([self.prior[0], self.prior[1], self.prior[2] * CTX_SCALE])
+            anchor = self.prior_steps * np.diag([1.0, TYPICAL_BATCH ** 2, TYPICAL_KCTX ** 2])
+            coef = np.linalg.solve(self.gram + anchor, self.rhs + anchor @ theta0)
+            return max(0.0, float(coef[0])), max(0.0, float(coef[1])), max(0.0, float(coef[2])) / CTX_SCALE
         if self.n < MIN_STEPS:
             return 0.0, 0.0, 0.0
         ridge = np.diag([0.0, 1e-3, 1e-3]) * self.gram[0, 0]
@@ -42,9 +52,8 @@ class StepTimeFit:
         except np.linalg.LinAlgError:
             return 0.0, 0.0, 0.0
         if coef[1] < 0 or coef[2] < 0:  # context not separable from the batch size: one slope
-            g, r = self.gram[:2, :2] + ridge[:2, :2], self.rhs[:2]
             try:
-                coef = np.append(np.linalg.solve(g, r), 0.0)
+                coef = np.append(np.linalg.solve(self.gram[:2, :2] + ridge[:2, :2], self.rhs[:2]), 0.0)
             except np.linalg.LinAlgError:
                 return 0.0, 0.0, 0.0
         if coef[1] <= 0 and coef[2] <= 0:
