@@ -64,7 +64,8 @@ class TempoPolicy:
                  kv_growth_ratio: float = 0.8, urgent_rest: bool = True, admit_margin: int = 64,
                  hol_block: bool = False, preempt_ratio: float = 2.0, urgency_steps: float = 50.0,
                  tbt_step_fraction: float = 0.75, chunk_efficiency: float = 2.0,
-                 reserve_decay: float = 0.995, aside_slack_steps: float = 20.0, **_: Any):
+                 reserve_decay: float = 0.995, aside_slack_steps: float = 20.0, time_share: bool = True,
+                 **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -84,7 +85,9 @@ class TempoPolicy:
         chunk_efficiency [2]: a separate prefill pass computes at least this many times its fixed
         cost in prompt tokens, else the step decodes only (`pacing`); reserve_decay [0.995 per full
         pass]: calm admissions leave room for the latency load seen lately; aside_slack_steps [20]: a
-        deadline call with more slack than this many decode steps may step aside for the step budget.
+        deadline call with more slack than this many decode steps may step aside for the step budget;
+        time_share [True]: deadline calls decode only their share of the steps (parked in between)
+        instead of every step once admitted.
         """
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
@@ -105,6 +108,7 @@ class TempoPolicy:
         self.chunk_efficiency = float(chunk_efficiency)
         self.reserve_decay = float(reserve_decay)
         self.aside_slack_steps = float(aside_slack_steps)
+        self.time_share = bool(time_share)
         self.batch_cap: int | None = None  # the batch limit of the last full pass (introspection)
         self.store = ViewStore(oracle=oracle)
         self._passes = 0
@@ -281,10 +285,11 @@ class TempoPolicy:
                 order = np.array([head], dtype=np.int64)
         if capped:  # the step budget, in decode shares x costs, limits admission, not request slots
             v_cap = max(v, step_s + budget.decode_time_base)  # steps run up to the budget under the cap
-            weight = decode_shares(sc, idx.size, line_tbt, ahead, v_cap, p_tok) * \
-                request_costs(st, idx, budget, growth=sc.rem)
-            flexible = (~np.isnan(ahead[:n_r]) & (sc.slack[:n_r] > self.aside_slack_steps * v)) | \
-                (sc.cls[:n_r] == BE)  # what may step aside for urgent work
+            shares = decode_shares(sc, idx.size, line_tbt, ahead, v_cap, p_tok) if self.time_share \
+                else np.ones(idx.size)
+            weight = shares * request_costs(st, idx, budget, growth=sc.rem)
+            flexible = ((~np.isnan(ahead[:n_r]) & (sc.slack[:n_r] > self.aside_slack_steps * v)) |
+                        (sc.cls[:n_r] == BE)) & self.time_share  # what may step aside for urgent work
             lat_now = float(weight[:n_r][sc.cls[:n_r] == LAT].sum())
             lat_wait = float(weight[is_wait & served & (sc.cls == LAT)].sum())
             self._lat_reserve = max(lat_now + lat_wait, self._lat_reserve * self.reserve_decay)
@@ -326,7 +331,8 @@ class TempoPolicy:
         if capped:  # the decoders would overrun the step budget: calls ahead of their line step aside
             gone = np.isin(st.rids[idx[:n_r]], decision.preempt)
             over = float(costs[:n_r][~gone].sum() + costs[order].sum()) - step_s
-            aside = step_aside(ahead, sc.slack, sc.cls, costs, n_r, over, self.aside_slack_steps * v)
+            aside = step_aside(ahead, sc.slack, sc.cls, costs, n_r, over, self.aside_slack_steps * v) \
+                if self.time_share else _EMPTY
             self._aside = st.rids[idx[aside]].tolist()
         self._urgent_waiting = bool(np.any(sc.slack[sel_w] < horizon)) if sel_w.size else False
         self._pending_prefill = float(sc.pf_rem[alive].sum())
