@@ -293,7 +293,8 @@ class TempoPolicy:
             lat_now = float(weight[:n_r][sc.cls[:n_r] == LAT].sum())
             lat_wait = float(weight[is_wait & served & (sc.cls == LAT)].sum())
             self._lat_reserve = max(lat_now + lat_wait, self._lat_reserve * self.reserve_decay)
-            urgent = sc.slack < horizon  # calm work leaves room for the latency load seen lately
+            # calm deadline work leaves room for the latency load seen lately; streams may use it
+            urgent = (sc.slack < horizon) | (sc.cls == LAT)
             room = step_s - float(weight[:n_r].sum())
             calm_room = room - max(0.0, self._lat_reserve - lat_now)
             order = fit_shares(order, weight, calm_room, urgent, float(weight[:n_r][flexible].sum()) + room - calm_room)

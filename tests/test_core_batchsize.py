@@ -1,0 +1,64 @@
+"""Tempo on an engine whose decode step grows with the batch: the step budget, admission and stepping aside."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tempo_sglang.core.policy import EngineBudget
+from tempo_sglang.core.tempo import TempoPolicy
+from tempo_sglang.core.tempo.batchsize import fit_shares, step_aside, step_budget
+from tempo_sglang.core.tempo.store import BE, DL, LAT
+from tempo_sglang.core.views import RequestView
+from tempo_sglang.slo import SLOClass, TempoSLO
+
+LATENCY = TempoSLO(slo_class=SLOClass.LATENCY, ttft_ms=2000, tbt_ms=100)
+
+
+def _budget(per_request: float, max_running: int = 64) -> EngineBudget:
+    return EngineBudget(now=0.0, max_running=max_running, kv_free_tokens=10**9, token_budget=4096,
+                        decode_step_time=0.03, prefill_time_per_token=1e-4, decode_time_base=0.02,
+                        decode_time_per_request=per_request)
+
+
+def _waiting(n: int, slo: TempoSLO) -> list[RequestView]:
+    return [RequestView(rid=f"r{i}", slo=slo, arrival=0.0, prompt_len=64, max_new_tokens=64) for i in range(n)]
+
+
+def test_latency_streams_cap_admissions_when_the_step_grows_with_the_batch():
+    # each stream may take (2 s TTFT + 63 x 100 ms) / 64 tokens = 130 ms per token; 0.75 of that less the
+    # 20 ms base leaves 77 ms for the requests' costs: 7 requests at 10 ms each
+    capped = TempoPolicy().schedule(_waiting(20, LATENCY), [], _budget(per_request=0.01))
+    assert len(capped.admit) == 7
+    flat = TempoPolicy().schedule(_waiting(20, LATENCY), [], _budget(per_request=0.0))
+    assert len(flat.admit) == 20  # a flat step time (a GPU below its knee): the slots are the limit
+
+
+def test_best_effort_alone_is_not_capped():
+    decision = TempoPolicy().schedule(_waiting(20, TempoSLO()), [], _budget(per_request=0.01))
+    assert len(decision.admit) == 20
+
+
+def test_step_budget_follows_the_tightest_interval():
+    budget = _budget(per_request=0.01)
+    assert step_budget(np.array([0.4, 0.1]), budget, fraction=0.5) == 0.5 * 0.1 - 0.02
+    assert step_budget(np.array([]), budget) is None
+    assert step_budget(np.array([0.1]), _budget(per_request=0.0)) is None
+
+
+def test_fit_shares_skips_what_does_not_fit_and_lets_urgent_work_borrow():
+    order = np.array([0, 1, 2, 3])
+    weight = np.array([0.03, 0.05, 0.01, 0.02])
+    urgent = np.array([False, False, False, True])
+    assert fit_shares(order, weight, 0.045, urgent, 0.0).tolist() == [0, 2]  # 1 and 3 skip
+    assert fit_shares(order, weight, 0.045, urgent, 0.05).tolist() == [0, 2, 3]  # 3 borrows
+
+
+def test_step_aside_parks_best_effort_first_then_the_calls_with_most_slack():
+    cls = np.array([LAT, DL, DL, BE, DL])
+    ahead = np.array([np.nan, 1.0, -0.5, np.nan, 2.0])
+    slack = np.array([0.1, 5.0, 9.0, 0.0, 0.2])
+    costs = np.full(5, 0.01)
+    rows = step_aside(ahead, slack, cls, costs, 5, over=0.015, min_slack=1.0)
+    assert rows.tolist() == [3, 2]  # best effort, then the call with 9 s of slack (even behind its line)
+    assert step_aside(ahead, slack, cls, costs, 5, over=1.0, min_slack=1.0).tolist() == [3, 2, 1]
+    assert step_aside(ahead, slack, cls, costs, 5, over=0.0, min_slack=1.0).size == 0
