@@ -40,9 +40,12 @@ def test_best_effort_alone_is_not_capped():
 
 def test_step_budget_follows_the_tightest_interval():
     budget = _budget(per_request=0.01)
-    assert step_budget(np.array([0.4, 0.1]), budget, fraction=0.5) == 0.5 * 0.1 - 0.02
-    assert step_budget(np.array([]), budget) is None
+    assert step_budget(np.array([0.4, 0.1, np.nan]), budget, fraction=0.5) == 0.5 * 0.1 - 0.02
+    assert step_budget(np.array([np.nan]), budget) is None
     assert step_budget(np.array([0.1]), _budget(per_request=0.0)) is None
+    # a row no batch could serve in time (0.5 x 40 ms < 20 ms base + 10 ms) does not shrink the batch
+    costs = np.full(2, 0.01)
+    assert step_budget(np.array([0.4, 0.04]), budget, fraction=0.5, costs=costs) == 0.5 * 0.4 - 0.02
 
 
 def test_fit_shares_skips_what_does_not_fit_and_lets_urgent_work_borrow():

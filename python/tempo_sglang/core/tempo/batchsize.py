@@ -9,7 +9,8 @@ tokens) and at least ``late_floor`` x TBT when it is behind (one late stream mus
 to nothing); for a deadline or program call with an analyzer bound, its time to the (stage) deadline
 after its prefill. Prefill passes take the rest of the time, so the decode step may take ``fraction``
 of the tightest such interval: that leaves a *step budget* of seconds for the requests' costs
-(`step_budget`).
+(`step_budget`). Only latency streams trigger this: deadline work alone is served best by the
+throughput of the biggest batch (the policy then leaves the batch to the slot limit).
 
 Deadline work is time-shared rather than run every step. A deadline or program call with an
 analyzer bound has a *line*: its remaining tokens spread evenly until its (stage) deadline, one every
@@ -51,16 +52,18 @@ def dp_line(sc: Scores, store: ViewStore, idx: np.ndarray, now: float,
 
 def served_intervals(sc: Scores, store: ViewStore, idx: np.ndarray, served: np.ndarray,
                      prefill_time_per_token: float, line_tbt: np.ndarray, late_floor: float = 0.8) -> np.ndarray:
-    """Per-token interval (seconds) each ``served`` row needs to keep its SLO (see module docstring)."""
+    """Per-token interval (seconds) each row needs to keep its SLO (see module docstring); NaN for
+    rows that do not constrain the batch (not ``served``, best effort, calls without a bound)."""
     tbt = store.tbt[idx]
     rem = np.maximum(sc.rem, 1.0)
+    out = np.full(idx.size, np.nan)
     lat = served & (sc.cls == LAT)
-    out = [np.maximum(sc.t_rem[lat] / rem[lat], late_floor * tbt[lat])]
+    out[lat] = np.maximum(sc.t_rem[lat] / rem[lat], late_floor * tbt[lat])
     dp = served & ~np.isnan(line_tbt)
     if dp.any():
         left = np.maximum(sc.t_rem[dp] - sc.pf_rem[dp] * prefill_time_per_token, 0.0)
-        out.append(np.maximum(left / rem[dp], late_floor * line_tbt[dp]))
-    return np.concatenate(out)
+        out[dp] = np.maximum(left / rem[dp], late_floor * line_tbt[dp])
+    return out
 
 
 def decode_shares(sc: Scores, idx_size: int, line_tbt: np.ndarray, ahead: np.ndarray, v: float,
@@ -83,11 +86,21 @@ def request_costs(store: ViewStore, idx: np.ndarray, budget: EngineBudget,
     return budget.decode_time_per_request + budget.decode_time_per_ctx_token * ctx
 
 
-def step_budget(intervals: np.ndarray, budget: EngineBudget, fraction: float = 0.75) -> float | None:
-    """Seconds of request costs a decode step may hold; None when nothing limits the batch."""
-    if (budget.decode_time_per_request <= 0 and budget.decode_time_per_ctx_token <= 0) or intervals.size == 0:
+def step_budget(intervals: np.ndarray, budget: EngineBudget, fraction: float = 0.75,
+                costs: np.ndarray | None = None) -> float | None:
+    """Seconds of request costs a decode step may hold; None when nothing limits the batch.
+
+    ``intervals`` (NaN: no constraint) per row; with ``costs``, a row that even a batch of its own
+    could not serve in time (``fraction x interval < base + its cost``) is left out: a smaller batch
+    cannot save it, and it must not shrink the batch for everyone else."""
+    if budget.decode_time_per_request <= 0 and budget.decode_time_per_ctx_token <= 0:
         return None
-    return fraction * float(np.min(intervals)) - budget.decode_time_base
+    usable = ~np.isnan(intervals)
+    if costs is not None:
+        usable &= fraction * np.nan_to_num(intervals, nan=0.0) >= budget.decode_time_base + costs
+    if not usable.any():
+        return None
+    return fraction * float(np.min(intervals[usable])) - budget.decode_time_base
 
 
 def slots_within(step_seconds: float | None, costs: np.ndarray, max_running: int) -> int:

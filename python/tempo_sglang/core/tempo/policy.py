@@ -244,8 +244,11 @@ class TempoPolicy:
         p_tok = budget.prefill_time_per_token
         line_tbt, ahead = dp_line(sc, st, idx, now)
         served = alive & (sc.gain > 0)
-        step_s = step_budget(served_intervals(sc, st, idx, served, p_tok, line_tbt), budget, self.tbt_step_fraction)
         costs = request_costs(st, idx, budget)
+        step_s = None  # without latency streams the batch is not sized down: throughput serves deadlines best
+        if np.any(served & (sc.cls == LAT)):
+            step_s = step_budget(served_intervals(sc, st, idx, served, p_tok, line_tbt), budget,
+                                 self.tbt_step_fraction, costs)
         slots = slots_within(step_s, costs[served | (np.arange(idx.size) < n_r)], budget.max_running)
         self.batch_cap = slots
         capped = step_s is not None and slots < budget.max_running
