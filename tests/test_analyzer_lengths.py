@@ -16,6 +16,7 @@ from tempo_sglang.analyzer.length_model import (
 )
 from tempo_sglang.analyzer.predictor import LengthPredictor
 from tempo_sglang.analyzer.samples import LengthSample, iter_split, read_jsonl, to_arrays, write_jsonl
+from tempo_sglang.analyzer.survival_model import load_model
 from tempo_sglang.core.views import DEFAULT_LENGTH_BOUND
 
 FAST = ForestConfig(n_estimators=20, max_depth=10)
@@ -122,7 +123,7 @@ def test_seed_jsonl_round_trip_and_cli(tmp_path):
     out = tmp_path / "model.npz"
     with pytest.warns(UserWarning):
         assert main(["predictor", "seed", "--jsonl", str(path), "--out", str(out)]) == 0
-    model = LengthModel.load(out)
+    model = load_model(out)
     assert model.n_samples == 300
     report = evaluate_predictor(LengthPredictor(model), back[:100], "seed", 300, 0.95)
     assert report.points[0]["coverage"] > 0.8

@@ -1,6 +1,11 @@
-"""The output-length model: a quantile regression forest compiled into flat numpy arrays.
+"""Output-length models: quantile regression forests compiled into flat numpy arrays.
 
-Training uses `quantile_forest.RandomForestQuantileRegressor` on log output lengths, with the number of
+`train_length_model` builds the default *survival* model (`survival_model`: leaves keep their length
+distributions and the bound is read off ``P(L | prompt, L > generated)``) or, with
+``ForestConfig(kind="checkpoint")``, this module's `LengthModel`, the earlier design kept for comparison
+and for model files written before the survival model existed (`survival_model.load_model` reads both).
+
+`LengthModel` training uses `quantile_forest.RandomForestQuantileRegressor` on log output lengths, with the number of
 tokens generated so far as an extra feature: each finished request of length ``y`` contributes one row
 per checkpoint ``g`` in `CHECKPOINTS` with ``g < y`` (it is an example of "still running at g"), so a
 leaf's quantile is the conditional quantile of the output given the prompt *and* ``output > g``.
@@ -52,12 +57,25 @@ class ForestConfig:
 
     n_estimators: int = 40
     max_depth: int = 12
-    min_samples_leaf: int = 20
+    min_samples_leaf: int | None = None  # None: 50 for "survival", 20 for "checkpoint"
     max_features: float = 0.5
     quantile: float = 0.95
-    calibration_fraction: float = 0.2
+    calibration_fraction: float | None = None  # None: 0.3 for "survival", 0.2 for "checkpoint"
     max_rows: int = 60000  # augmented rows kept for one fit (subsampled beyond this)
     seed: int = 0
+    kind: str = "survival"  # "survival" (leaf length distributions) or "checkpoint" (this module's)
+    prior_weight: float = 2.0  # survival: pseudo-samples of the global distribution per leaf
+    bootstrap: bool = True  # survival: bootstrap each tree (decorrelates trees on few features)
+
+    def leaf_size(self) -> int:
+        if self.min_samples_leaf is not None:
+            return int(self.min_samples_leaf)
+        return 50 if self.kind == "survival" else 20
+
+    def cal_fraction(self) -> float:
+        if self.calibration_fraction is not None:
+            return float(self.calibration_fraction)
+        return 0.3 if self.kind == "survival" else 0.2
 
 
 class LengthModel:
@@ -87,15 +105,8 @@ class LengthModel:
     def predict_log(self, x: np.ndarray) -> np.ndarray:
         """Calibrated log-length quantiles for rows ``x`` = features + [log1p(checkpoint)]."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float32))
-        n = x.shape[0]
-        node = np.zeros((n, self.feature.shape[0]), dtype=np.int64)
-        rows = self._rows[None, :]
-        samp = np.arange(n)[:, None]
-        for _ in range(self.depth):
-            f = self.feature[rows, node]
-            go_left = x[samp, f] <= self.threshold[rows, node]
-            node = np.where(go_left, self.left[rows, node], self.right[rows, node])
-        raw = self.value[rows, node].mean(axis=1)
+        node = walk_trees(self.feature, self.threshold, self.left, self.right, self.depth, x)
+        raw = self.value[self._rows[None, :], node].mean(axis=1)
         ck = np.searchsorted(np.log1p(CHECKPOINTS).astype(np.float32), x[:, -1] + 1e-6, side="right") - 1
         return raw + self.offsets[np.clip(ck, 0, len(self.offsets) - 1)]
 
@@ -138,8 +149,25 @@ class LengthModel:
                    depth, arrays["offsets"].astype(np.float32), meta)
 
 
-def compile_forest(forest, x_fit: np.ndarray, y_fit: np.ndarray, q: float) -> tuple[np.ndarray, ...]:
-    """Pad the fitted trees into flat arrays and store each leaf's ``q`` quantile of the targets."""
+def walk_trees(feature: np.ndarray, threshold: np.ndarray, left: np.ndarray, right: np.ndarray, depth: int,
+               x: np.ndarray) -> np.ndarray:
+    """Leaf node index ``[n, T]`` of every row of ``x`` in every padded tree (one numpy step per level)."""
+    n = x.shape[0]
+    n_trees, width = feature.shape
+    offset = (np.arange(n_trees, dtype=np.int64) * width)[None, :]
+    feat, thr, lft, rgt = feature.ravel(), threshold.ravel(), left.ravel(), right.ravel()
+    node = np.zeros((n, n_trees), dtype=np.int64)
+    for _ in range(depth):
+        idx = node + offset
+        value = x[0][feat[idx]] if n == 1 else np.take_along_axis(x, feat[idx], axis=1)
+        node = np.where(value <= thr[idx], lft[idx], rgt[idx])
+    return node
+
+
+def pad_trees(forest) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The fitted trees as padded ``[T, M]`` arrays: feature, threshold, left, right, and the depth.
+
+    Leaves point at feature 0 and at themselves, so walking ``depth`` levels always ends on a leaf."""
     trees = [est.tree_ for est in forest.estimators_]
     m = max(t.node_count for t in trees)
     n_t = len(trees)
@@ -147,8 +175,6 @@ def compile_forest(forest, x_fit: np.ndarray, y_fit: np.ndarray, q: float) -> tu
     threshold = np.zeros((n_t, m), np.float32)
     left = np.tile(np.arange(m, dtype=np.int32), (n_t, 1))
     right = left.copy()
-    value = np.zeros((n_t, m), np.float32)
-    leaves = forest.apply(x_fit)  # [n, T]
     for i, t in enumerate(trees):
         c = t.node_count
         internal = t.children_left[:c] >= 0
@@ -156,17 +182,40 @@ def compile_forest(forest, x_fit: np.ndarray, y_fit: np.ndarray, q: float) -> tu
         threshold[i, :c] = np.where(internal, t.threshold[:c], 0.0)
         left[i, :c] = np.where(internal, t.children_left[:c], np.arange(c))
         right[i, :c] = np.where(internal, t.children_right[:c], np.arange(c))
+    return feature, threshold, left, right, max(t.max_depth for t in trees)
+
+
+def compile_forest(forest, x_fit: np.ndarray, y_fit: np.ndarray, q: float) -> tuple[np.ndarray, ...]:
+    """Pad the fitted trees into flat arrays and store each leaf's ``q`` quantile of the targets."""
+    feature, threshold, left, right, depth = pad_trees(forest)
+    value = np.zeros(feature.shape, np.float32)
+    leaves = forest.apply(x_fit)  # [n, T]
+    for i in range(feature.shape[0]):
         order = np.argsort(leaves[:, i], kind="stable")
         ids, starts = np.unique(leaves[order, i], return_index=True)
         for leaf, chunk in zip(ids, np.split(y_fit[order], starts[1:]), strict=True):
             value[i, leaf] = np.quantile(chunk, q)
-    depth = max(t.max_depth for t in trees)
     return feature, threshold, left, right, value, depth
 
 
 def train_length_model(x: np.ndarray, y: np.ndarray, config: ForestConfig | None = None,
-                       model_name: str | None = None) -> LengthModel:
-    """Fit a compiled quantile forest on features ``x`` and output lengths ``y`` (finished requests)."""
+                       model_name: str | None = None):
+    """Fit a length model on features ``x`` and output lengths ``y`` (finished requests).
+
+    ``config.kind`` picks the model: ``"survival"`` (default, `survival_model.SurvivalModel`) or
+    ``"checkpoint"`` (`LengthModel`: generated-token checkpoints as a feature, conformal log offsets)."""
+    cfg = config or ForestConfig()
+    if cfg.kind == "survival":
+        from tempo_sglang.analyzer.survival_fit import train_survival_model
+        return train_survival_model(x, y, cfg, model_name)
+    if cfg.kind != "checkpoint":
+        raise ValueError(f"unknown length model kind {cfg.kind!r} (survival or checkpoint)")
+    return train_checkpoint_model(x, y, cfg, model_name)
+
+
+def train_checkpoint_model(x: np.ndarray, y: np.ndarray, config: ForestConfig | None = None,
+                           model_name: str | None = None) -> LengthModel:
+    """Fit the checkpoint-feature quantile forest (`LengthModel`) on features ``x`` and lengths ``y``."""
     from quantile_forest import RandomForestQuantileRegressor
 
     cfg = config or ForestConfig()
@@ -175,14 +224,14 @@ def train_length_model(x: np.ndarray, y: np.ndarray, config: ForestConfig | None
         raise ValueError(f"need at least 10 samples to train, got {len(y)}")
     rng = np.random.default_rng(cfg.seed)
     perm = rng.permutation(len(y))
-    n_cal = int(len(y) * cfg.calibration_fraction) if len(y) >= 100 else 0
+    n_cal = int(len(y) * cfg.cal_fraction()) if len(y) >= 100 else 0
     cal, fit = perm[:n_cal], perm[n_cal:]
     xa, ya, _ = augment(x[fit], y[fit])
     if len(ya) > cfg.max_rows:
         keep = rng.choice(len(ya), cfg.max_rows, replace=False)
         xa, ya = xa[keep], ya[keep]
     forest = RandomForestQuantileRegressor(
-        n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, min_samples_leaf=cfg.min_samples_leaf,
+        n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, min_samples_leaf=cfg.leaf_size(),
         max_features=cfg.max_features, bootstrap=False, random_state=cfg.seed, n_jobs=1)
     forest.fit(xa, ya)
     arrays = compile_forest(forest, xa, ya, cfg.quantile)

@@ -1,4 +1,4 @@
-"""The length predictor used by the facade: a `LengthModel` when one exists, a safe default otherwise.
+"""The length predictor used by the facade: a length model when one exists, a safe default otherwise.
 
 `LengthPredictor.bound(features, generated, max_new_tokens)` always answers (never raises): with no
 model it returns ``default_bound`` (growing once a request runs past it), with a model the calibrated
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tempo_sglang.analyzer.length_model import LengthModel
+from tempo_sglang.analyzer.survival_model import SurvivalModel, load_model
 from tempo_sglang.core.views import DEFAULT_LENGTH_BOUND
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 class LengthPredictor:
     """Output-length bounds from the current model (swappable at any time)."""
 
-    def __init__(self, model: LengthModel | None = None, default_bound: int = DEFAULT_LENGTH_BOUND,
+    def __init__(self, model: LengthModel | SurvivalModel | None = None, default_bound: int = DEFAULT_LENGTH_BOUND,
                  min_remaining: int = 8):
         self.model = model
         self.default_bound = int(default_bound)
@@ -41,7 +42,7 @@ class LengthPredictor:
     def load(self, path: str | Path) -> bool:
         """Swap in the model stored at ``path``; on failure warn, keep the current one, return False."""
         try:
-            model = LengthModel.load(path)
+            model = load_model(path)
         except FileNotFoundError:
             warnings.warn(f"length model {path} not found; using the default bound "
                           f"{self.default_bound} until one is trained", stacklevel=2)
@@ -53,7 +54,7 @@ class LengthPredictor:
         self.set_model(model)
         return True
 
-    def set_model(self, model: LengthModel | None) -> None:
+    def set_model(self, model: LengthModel | SurvivalModel | None) -> None:
         self.model = model
         self.version += 1
 
