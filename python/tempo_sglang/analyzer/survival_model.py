@@ -13,7 +13,7 @@ The read-out per checkpoint (`CHECKPOINTS`; a ``g`` in between uses the checkpoi
 prior weight, a CDF level ``tau`` and a multiplier ``scale``: ``bound = floor(F^-1(tau) * scale)``, set by
 split conformal calibration in `survival_fit` so the bound covers ``q`` of unseen requests still running
 at ``g``. The CDF is piecewise linear between edges and scores and bounds use the same interpolation, so
-a calibration score ``P(len < L)`` at most ``tau`` means exactly ``L <= F^-1(tau)``.
+a calibration score ``P(len < L)`` at most ``tau`` means exactly ``L <= bound`` (`invert`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from tempo_sglang.analyzer.length_model import (
 KIND = "survival"
 FORMAT_VERSION = 2
 MAX_LEN = 1 << 17
+TIE_EPS = 1e-9
 PRIOR_WEIGHTS = (0.25, 2.0, 16.0, 1e6)  # calibration picks one per checkpoint; 1e6 = the prior alone
 
 
@@ -68,14 +69,17 @@ def _interp(cum: np.ndarray, length: np.ndarray) -> np.ndarray:
 
 
 def invert(cdf: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """Smallest integer ``L`` with ``F(L) >= tau`` per row, ``F`` given at ``EDGES[j] - 1`` (``cdf [n, B]``),
-    linear in between (the same interpolation as `_interp`)."""
-    tau = np.asarray(tau, dtype=np.float64)
-    j = np.clip((cdf < tau[:, None] - 1e-12).sum(axis=1), 1, cdf.shape[1] - 1)
+    """Largest integer ``L`` with ``F(L - 1) <= tau`` (i.e. the smallest with ``F(L) > tau``) per row.
+
+    ``cdf [n, B]`` holds ``F(EDGES[j] - 1)``, linear in between (the interpolation of `_interp`). So a
+    request is under the bound exactly when its score ``F(L - 1)`` is at most ``tau``, ties included
+    (up to ``TIE_EPS`` of rounding, resolved toward covering)."""
+    level = np.asarray(tau, dtype=np.float64) + TIE_EPS
+    j = np.clip((cdf <= level[:, None]).sum(axis=1), 1, cdf.shape[1] - 1)  # first edge with F > level
     lo = np.take_along_axis(cdf, (j - 1)[:, None], axis=1)[:, 0]
     hi = np.take_along_axis(cdf, j[:, None], axis=1)[:, 0]
-    frac = np.where(hi > lo, np.clip((tau - lo) / np.maximum(hi - lo, 1e-300), 0.0, 1.0), 1.0)
-    return (EDGES[j - 1] - 1 + np.ceil(frac * WIDTHS[j - 1] - 1e-9)).astype(np.int64)
+    frac = np.where(hi > lo, np.clip((level - lo) / np.maximum(hi - lo, 1e-300), 0.0, 1.0), 1.0)
+    return (EDGES[j - 1] + np.floor(frac * WIDTHS[j - 1])).astype(np.int64)
 
 
 def scale_bounds(bounds: np.ndarray, scale: float) -> np.ndarray:

@@ -1,11 +1,15 @@
 """``tempo-sglang predictor``: report the analyzer's accuracy on held-out data, or seed a length model.
 
-    tempo-sglang predictor report [--data azure-conv,azure-code,humaneval,synthetic] [--json out.json]
+    tempo-sglang predictor report [--data azure-conv,azure-code,humaneval,programs,synthetic] [--json out.json]
+                                  [--kind survival|checkpoint] [--splits 5] [--split random|time]
     tempo-sglang predictor seed --jsonl samples.jsonl --out length_model.npz [--quantile 0.95]
 
 ``report`` trains on one part of each source and measures on the rest: coverage (share of requests at or
-under the bound) and tightness (mean bound/actual) at 0, 50 and 200 generated tokens, then program-match
-accuracy of partial programs against a library of finished ones. ``seed`` turns a JSONL of
+under the bound) and tightness (mean bound/actual total output; also remaining bound/remaining actual) at
+0, 50, 100 and 200 generated tokens, over the requests still running there (see `analyzer.evaluate`),
+then program-match accuracy of partial programs against a library of finished ones. ``--splits N``
+averages N seeded random splits (and reports the lowest coverage); ``--split time`` trains on the first
+part of each source in file order (the Azure traces are in arrival order) and tests on the rest. ``seed`` turns a JSONL of
 ``{prompt, prompt_len, output_len, ...}`` samples (see `tempo_sglang.analyzer.samples`) into a model file
 the server loads with its analyzer's ``model_path``.
 """
@@ -16,7 +20,9 @@ import argparse
 import json
 import sys
 
-DEFAULT_SOURCES = "azure-conv,azure-code,humaneval,synthetic"
+DEFAULT_SOURCES = "azure-conv,azure-code,humaneval,programs,synthetic"
+KINDS = ("survival", "checkpoint")
+REPORT_POINTS = (0, 50, 100, 200)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +31,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="predictor_command", required=True)
     rep = sub.add_parser("report", help="coverage, tightness and program-match accuracy on held-out data")
     rep.add_argument("--data", default=DEFAULT_SOURCES,
-                     help="comma-separated sources: azure-conv, azure-code, humaneval, synthetic, or .jsonl paths")
+                     help="comma-separated sources: azure-conv, azure-code, humaneval, programs, synthetic, "
+                          "or .jsonl paths")
+    rep.add_argument("--kind", choices=KINDS, default="survival", help="length model (default survival)")
+    rep.add_argument("--splits", type=int, default=1, help="seeded random splits to average (seed, seed+1, ...)")
+    rep.add_argument("--split", choices=("random", "time"), default="random",
+                     help="random: seeded shuffle; time: first part of the file trains, the rest tests")
     rep.add_argument("--test-fraction", type=float, default=0.3)
     rep.add_argument("--quantile", type=float, default=0.95)
     rep.add_argument("--seed", type=int, default=0)
@@ -39,19 +50,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     seed.add_argument("--out", required=True, help="model file to write (.npz)")
     seed.add_argument("--quantile", type=float, default=0.95)
     seed.add_argument("--model-name", default=None, help="served model name recorded in the model file")
+    seed.add_argument("--kind", choices=KINDS, default="survival", help="length model (default survival)")
     seed.set_defaults(func=run_seed)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from tempo_sglang.analyzer.data import load_source
-    from tempo_sglang.analyzer.evaluate import length_report, match_report
+    from tempo_sglang.analyzer.evaluate import average_reports, length_report, match_report
     from tempo_sglang.analyzer.length_model import ForestConfig
     from tempo_sglang.analyzer.samples import iter_split
     from tempo_sglang.analyzer.synthetic import small_programs, workload_programs
 
-    out: dict = {"lengths": {}, "programs": {}}
-    cfg = ForestConfig(quantile=args.quantile, seed=args.seed)
-    print(f"== Length bounds (p{args.quantile * 100:g}), held-out split {args.test_fraction:.0%} ==")
+    out: dict = {"lengths": {}, "programs": {}, "kind": args.kind, "split": args.split}
+    splits = 1 if args.split == "time" else max(1, args.splits)
+    print(f"== Length bounds (p{args.quantile * 100:g}, {args.kind} model), held-out {args.split} split "
+          f"{args.test_fraction:.0%}" + (f", mean of {splits} splits" if splits > 1 else "") + " ==")
     for name in [s.strip() for s in args.data.split(",") if s.strip()]:
         try:
             samples, desc = load_source(name, seed=args.seed, limit=args.limit)
@@ -61,8 +74,17 @@ def run_report(args: argparse.Namespace) -> int:
         if len(samples) < 20:
             print(f"{name}: too few samples ({len(samples)}), skipped")
             continue
-        train_idx, test_idx = iter_split(len(samples), args.test_fraction, args.seed)
-        report, _ = length_report([samples[i] for i in train_idx], [samples[i] for i in test_idx], desc, cfg)
+        reports = []
+        for seed in range(args.seed, args.seed + splits):
+            if args.split == "time":
+                cut = int(round(len(samples) * (1.0 - args.test_fraction)))
+                train, test = samples[:cut], samples[cut:]
+            else:
+                train_idx, test_idx = iter_split(len(samples), args.test_fraction, seed)
+                train, test = [samples[i] for i in train_idx], [samples[i] for i in test_idx]
+            cfg = ForestConfig(quantile=args.quantile, seed=seed, kind=args.kind)
+            reports.append(length_report(train, test, desc, cfg, REPORT_POINTS)[0])
+        report = reports[0] if splits == 1 else average_reports(reports)
         print(f"[{name}] " + "\n".join(report.rows()))
         out["lengths"][name] = {"source": desc, "n_train": report.n_train, "n_test": report.n_test,
                                 "points": {str(g): p for g, p in report.points.items()}}
@@ -99,8 +121,9 @@ def run_seed(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     x, y = to_arrays(samples)
-    model = train_length_model(x, y, ForestConfig(quantile=args.quantile), model_name=args.model_name)
+    model = train_length_model(x, y, ForestConfig(quantile=args.quantile, kind=args.kind),
+                               model_name=args.model_name)
     model.save(args.out)
-    print(f"wrote {args.out}: {len(samples)} samples, p{args.quantile * 100:g} bound, "
+    print(f"wrote {args.out}: {args.kind} model, {len(samples)} samples, p{args.quantile * 100:g} bound, "
           f"{model.feature.shape[0]} trees, depth {model.depth}")
     return 0
