@@ -48,12 +48,6 @@ class EngineBudget:
     # prefill chunks as their own forward passes); 0 when prefill rides inside the decode step
     prefill_step_overhead: float = 0.0
 
-    def decode_time_at(self, batch: int, context: int = 0) -> float:
-        """Predicted decode step time at ``batch`` running requests holding ``context`` KV tokens."""
-        if self.decode_time_per_request <= 0 and self.decode_time_per_ctx_token <= 0:
-            return self.decode_step_time
-        return self.decode_time_base + self.decode_time_per_request * batch + self.decode_time_per_ctx_token * context
-
 
 @dataclass
 class Decision:
