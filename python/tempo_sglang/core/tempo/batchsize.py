@@ -28,6 +28,7 @@ Latency streams, best effort and calls without a bound count as one full share.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -139,3 +140,46 @@ def step_aside(ahead: np.ndarray, slack: np.ndarray, cls: np.ndarray, costs: np.
         return rows
     k = int(np.searchsorted(np.cumsum(costs[rows]), over, side="left")) + 1
     return rows[:k]
+
+
+@dataclass
+class StepBudgeter:
+    """Admission and stepping aside under a step budget, with the latency load seen lately.
+
+    ``time_share``: deadline calls decode their share of the steps (else every step once admitted);
+    ``aside_slack_steps``: a call with more slack than this many decode steps may step aside;
+    ``reserve_decay``: per full pass, how fast the remembered latency load fades.
+    """
+
+    time_share: bool = True
+    aside_slack_steps: float = 20.0
+    reserve_decay: float = 0.995
+    reserve: float = 0.0  # step seconds the latency load took lately (decaying maximum)
+
+    def admit(self, order: np.ndarray, sc: Scores, store: ViewStore, idx: np.ndarray, n_running: int,
+              waiting_served: np.ndarray, line_tbt: np.ndarray, ahead: np.ndarray, v: float,
+              budget: EngineBudget, step_seconds: float, horizon: float) -> np.ndarray:
+        """The rows of ``order`` whose decode shares x costs fit the step budget (`fit_shares`)."""
+        n_r = n_running
+        v_cap = max(v, step_seconds + budget.decode_time_base)  # steps run up to the budget under the cap
+        shares = decode_shares(sc, idx.size, line_tbt, ahead, v_cap, budget.prefill_time_per_token) \
+            if self.time_share else np.ones(idx.size)
+        weight = shares * request_costs(store, idx, budget, growth=sc.rem)
+        flexible = ((~np.isnan(ahead[:n_r]) & (sc.slack[:n_r] > self.aside_slack_steps * v)) |
+                    (sc.cls[:n_r] == BE)) & self.time_share  # what may step aside for urgent work
+        lat_now = float(weight[:n_r][sc.cls[:n_r] == LAT].sum())
+        lat_wait = float(weight[waiting_served & (sc.cls == LAT)].sum())
+        self.reserve = max(lat_now + lat_wait, self.reserve * self.reserve_decay)
+        # calm deadline work leaves room for the latency load seen lately; streams may use it
+        urgent = (sc.slack < horizon) | (sc.cls == LAT)
+        room = step_seconds - float(weight[:n_r].sum())
+        calm_room = room - max(0.0, self.reserve - lat_now)
+        return fit_shares(order, weight, calm_room, urgent, float(weight[:n_r][flexible].sum()) + room - calm_room)
+
+    def aside(self, sc: Scores, ahead: np.ndarray, costs: np.ndarray, admitted: np.ndarray, n_running: int,
+              gone: np.ndarray, v: float, step_seconds: float) -> np.ndarray:
+        """Running rows to park so the decoders (less the ``gone`` ones, plus ``admitted``) fit."""
+        if not self.time_share:
+            return np.empty(0, dtype=np.int64)
+        over = float(costs[:n_running][~gone].sum() + costs[admitted].sum()) - step_seconds
+        return step_aside(ahead, sc.slack, sc.cls, costs, n_running, over, self.aside_slack_steps * v)

@@ -34,13 +34,11 @@ import numpy as np
 from tempo_sglang.core.policy import Decision, EngineBudget
 from tempo_sglang.core.tempo.admission import admission_order, kv_admissible, top_k
 from tempo_sglang.core.tempo.batchsize import (
-    decode_shares,
+    StepBudgeter,
     dp_line,
-    fit_shares,
     request_costs,
     served_intervals,
     slots_within,
-    step_aside,
     step_budget,
 )
 from tempo_sglang.core.tempo.density import Scores, score
@@ -106,9 +104,8 @@ class TempoPolicy:
         self.urgency_steps = float(urgency_steps)  # slack below this many decode steps is urgent
         self.tbt_step_fraction = float(tbt_step_fraction)
         self.chunk_efficiency = float(chunk_efficiency)
-        self.reserve_decay = float(reserve_decay)
-        self.aside_slack_steps = float(aside_slack_steps)
-        self.time_share = bool(time_share)
+        self.budgeter = StepBudgeter(time_share=bool(time_share), aside_slack_steps=float(aside_slack_steps),
+                                     reserve_decay=float(reserve_decay))
         self.batch_cap: int | None = None  # the batch limit of the last full pass (introspection)
         self.store = ViewStore(oracle=oracle)
         self._passes = 0
@@ -122,7 +119,6 @@ class TempoPolicy:
         self._ttft_rate = 0.0  # prompt tokens/s the waiting latency requests need (last full pass)
         self._urgent_waiting = False  # SLO work waits whose slack is within the urgency horizon
         self._aside: list[str] = []  # deadline work parked to keep the decode batch within its cap
-        self._lat_reserve = 0.0  # step seconds the latency load took lately (decaying maximum)
         self._v_floor: float | None = None  # fastest decode step time seen (slowly forgotten)
         self.full_passes = 0
         self.last: tuple[np.ndarray, Scores] | None = None  # rows and scores of the last full pass
@@ -287,20 +283,8 @@ class TempoPolicy:
                     budget.kv_total_tokens <= 0 or need[head] <= budget.kv_total_tokens):
                 order = np.array([head], dtype=np.int64)
         if capped:  # the step budget, in decode shares x costs, limits admission, not request slots
-            v_cap = max(v, step_s + budget.decode_time_base)  # steps run up to the budget under the cap
-            shares = decode_shares(sc, idx.size, line_tbt, ahead, v_cap, p_tok) if self.time_share \
-                else np.ones(idx.size)
-            weight = shares * request_costs(st, idx, budget, growth=sc.rem)
-            flexible = ((~np.isnan(ahead[:n_r]) & (sc.slack[:n_r] > self.aside_slack_steps * v)) |
-                        (sc.cls[:n_r] == BE)) & self.time_share  # what may step aside for urgent work
-            lat_now = float(weight[:n_r][sc.cls[:n_r] == LAT].sum())
-            lat_wait = float(weight[is_wait & served & (sc.cls == LAT)].sum())
-            self._lat_reserve = max(lat_now + lat_wait, self._lat_reserve * self.reserve_decay)
-            # calm deadline work leaves room for the latency load seen lately; streams may use it
-            urgent = (sc.slack < horizon) | (sc.cls == LAT)
-            room = step_s - float(weight[:n_r].sum())
-            calm_room = room - max(0.0, self._lat_reserve - lat_now)
-            order = fit_shares(order, weight, calm_room, urgent, float(weight[:n_r][flexible].sum()) + room - calm_room)
+            order = self.budgeter.admit(order, sc, st, idx, n_r, is_wait & served, line_tbt, ahead, v, budget,
+                                        step_s, horizon)
             free = order.size
         fits = np.zeros(idx.size, dtype=bool)
         fits[order[:max(free, 0)]] = True  # gets a slot and its KV now
@@ -332,11 +316,9 @@ class TempoPolicy:
             preempted = set(picks)
             decision.preempt = st.rids[idx[picks]].tolist() if picks else []
         self._aside = []
-        if capped:  # the decoders would overrun the step budget: calls ahead of their line step aside
+        if capped:  # the decoders would overrun the step budget: calls with slack step aside
             gone = np.isin(st.rids[idx[:n_r]], decision.preempt)
-            over = float(costs[:n_r][~gone].sum() + costs[order].sum()) - step_s
-            aside = step_aside(ahead, sc.slack, sc.cls, costs, n_r, over, self.aside_slack_steps * v) \
-                if self.time_share else _EMPTY
+            aside = self.budgeter.aside(sc, ahead, costs, order, n_r, gone, v, step_s)
             self._aside = st.rids[idx[aside]].tolist()
         self._urgent_waiting = bool(np.any(sc.slack[sel_w] < horizon)) if sel_w.size else False
         self._pending_prefill = float(sc.pf_rem[alive].sum())
