@@ -119,6 +119,9 @@ def test_report_fields_average_and_program_source():
     avg = average_reports(reports)
     assert avg.points[0]["splits"] == 2
     assert avg.points[0]["min_coverage"] == min(r.points[0]["coverage"] for r in reports)
+    capped, _ = length_report(samples[:800], samples[800:], "s", ForestConfig(n_estimators=4, max_depth=4),
+                              (0,), max_new_tokens=3)
+    assert capped.points[0]["tightness"] <= 3.0  # bounds clipped to the cap the requests ran with
     progs, desc = load_source("programs", limit=200)
     assert len(progs) == 200 and "program" in desc
     assert all(s.slo_class == "program" and s.program_kind and s.stage is not None for s in progs)

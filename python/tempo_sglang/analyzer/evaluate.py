@@ -48,13 +48,15 @@ class LengthReport:
 
 
 def length_report(train: Sequence[LengthSample], test: Sequence[LengthSample], source: str,
-                  config: ForestConfig | None = None,
-                  points: Sequence[int] = GENERATED_POINTS) -> tuple[LengthReport, LengthPredictor]:
-    """Train on ``train``, measure on ``test``; returns the report and the trained predictor."""
+                  config: ForestConfig | None = None, points: Sequence[int] = GENERATED_POINTS,
+                  max_new_tokens: int | None = None) -> tuple[LengthReport, LengthPredictor]:
+    """Train on ``train``, measure on ``test``; returns the report and the trained predictor.
+
+    ``max_new_tokens``: the cap every test request ran with, applied to the bound as in serving."""
     cfg = config or ForestConfig()
     x, y = to_arrays(train)
     predictor = LengthPredictor(train_length_model(x, y, cfg))
-    return evaluate_predictor(predictor, test, source, len(train), cfg.quantile, points), predictor
+    return evaluate_predictor(predictor, test, source, len(train), cfg.quantile, points, max_new_tokens), predictor
 
 
 def average_reports(reports: Sequence[LengthReport]) -> LengthReport:
@@ -70,14 +72,15 @@ def average_reports(reports: Sequence[LengthReport]) -> LengthReport:
 
 
 def evaluate_predictor(predictor: LengthPredictor, test: Sequence[LengthSample], source: str, n_train: int,
-                       quantile: float, points: Sequence[int] = GENERATED_POINTS) -> LengthReport:
+                       quantile: float, points: Sequence[int] = GENERATED_POINTS,
+                       max_new_tokens: int | None = None) -> LengthReport:
     xt, yt = to_arrays(test)
     report = LengthReport(source, n_train, len(test), quantile)
     for g in points:
         keep = (yt > g) if g > 0 else np.ones(len(yt), bool)
         if not keep.any():
             continue
-        bounds = np.array([predictor.bound(f, g) for f in xt[keep]], dtype=np.float64)
+        bounds = np.array([predictor.bound(f, g, max_new_tokens) for f in xt[keep]], dtype=np.float64)
         actual = np.maximum(1, yt[keep]).astype(np.float64)
         ratio = bounds / actual
         remaining = (bounds - g) / np.maximum(1, actual - g)

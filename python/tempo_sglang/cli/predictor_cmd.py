@@ -35,6 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           "or .jsonl paths")
     rep.add_argument("--kind", choices=KINDS, default="survival", help="length model (default survival)")
     rep.add_argument("--splits", type=int, default=1, help="seeded random splits to average (seed, seed+1, ...)")
+    rep.add_argument("--max-new-tokens", type=int, default=None,
+                     help="the cap the test requests ran with (a seed JSONL's); bounds are clipped to it as in serving")
     rep.add_argument("--split", choices=("random", "time"), default="random",
                      help="random: seeded shuffle; time: first part of the file trains, the rest tests")
     rep.add_argument("--test-fraction", type=float, default=0.3)
@@ -83,7 +85,7 @@ def run_report(args: argparse.Namespace) -> int:
                 train_idx, test_idx = iter_split(len(samples), args.test_fraction, seed)
                 train, test = [samples[i] for i in train_idx], [samples[i] for i in test_idx]
             cfg = ForestConfig(quantile=args.quantile, seed=seed, kind=args.kind)
-            reports.append(length_report(train, test, desc, cfg, REPORT_POINTS)[0])
+            reports.append(length_report(train, test, desc, cfg, REPORT_POINTS, args.max_new_tokens)[0])
         report = reports[0] if splits == 1 else average_reports(reports)
         print(f"[{name}] " + "\n".join(report.rows()))
         out["lengths"][name] = {"source": desc, "n_train": report.n_train, "n_test": report.n_test,
