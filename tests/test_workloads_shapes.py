@@ -110,3 +110,23 @@ def test_every_named_workload_builds():
         assert [it.arrival for it in wl.items] == sorted(it.arrival for it in wl.items)
     with pytest.raises(ValueError):
         make_workload("nope", 1.0)
+
+
+def test_length_scale_shrinks_lengths_not_slos():
+    from tempo_sglang.workloads.scaling import bench_scaling
+
+    full = make_workload("paper-mix", 0.5, seed=3, num_requests=60, slo_scale=2.4)
+    small = make_workload("paper-mix", 0.5, seed=3, num_requests=60, slo_scale=2.4, length_scale=0.25)
+    assert [it.rid for it in full.items] == [it.rid for it in small.items]
+    for a, b in zip(full.items, small.items, strict=True):
+        assert b.prompt_len == max(2, round(a.prompt_len * 0.25))
+        assert b.output_len == max(1, round(a.output_len * 0.25)) <= b.max_new_tokens
+        assert b.prefix_len < b.prompt_len or b.prefix_id is None
+        assert b.slo == a.slo and b.gap_s == a.gap_s
+    assert any("x0.25" in n for n in small.notes)
+    with pytest.raises(ValueError):
+        make_workload("chat", 1.0, num_requests=5, length_scale=1.5)
+    cpu = bench_scaling("smollm2-135m-cpu")
+    assert (cpu.slo_scale, cpu.length_scale) == (2.4, 0.25)
+    assert bench_scaling("smollm2-135m-cpu", slo_scale=5.0).slo_scale == 5.0
+    assert bench_scaling("llama-8b-h100").length_scale == 1.0

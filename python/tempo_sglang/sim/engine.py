@@ -62,7 +62,9 @@ class SimEngine(EngineState):
                             token_budget=self.chunk_size,
                             decode_step_time=self.cost.step_time((), max(1, len(self.decoding)),
                                                                  self._decode_ctx()),
-                            prefill_time_per_token=c[1] + c[2] * 512, kv_total_tokens=self.kv_capacity)
+                            prefill_time_per_token=c[1] + c[2] * 512, kv_total_tokens=self.kv_capacity,
+                            decode_time_base=c[0], decode_time_per_request=c[1] + c[4],
+                            decode_time_per_ctx_token=c[3], prefill_step_overhead=0.0 if self.mixed else c[0])
 
     def _schedule(self) -> None:
         step = self.log.n

@@ -42,6 +42,7 @@ class RunSpec:
     engine: dict = field(default_factory=dict)  # SimEngine options (frame_steps, mixed, ...)
     analyzer: str = "none"  # none | default (length predictor + program graphs) | oracle
     length_model: str | None = None  # predictor model file for analyzer "default"
+    length_scale: float = 1.0  # lengths, deadlines and gaps scaled for a slow engine (workloads.scaling)
 
     def __hash__(self) -> int:
         return hash((self.policy, self.rate, self.seed, self.workload, self.profile, self.num_requests))
@@ -65,7 +66,8 @@ def run_one(spec: RunSpec) -> dict:
     """Simulate one spec and return its flat metrics row (JSON-clean)."""
     cost = load_profile(spec.profile)
     wl = make_workload(spec.workload, spec.rate, spec.seed, spec.num_requests, slo_scale=spec.slo_scale,
-                       profile=cost, arrival=spec.arrival, cv=spec.cv, data_dir=spec.data_dir)
+                       profile=cost, arrival=spec.arrival, cv=spec.cv, data_dir=spec.data_dir,
+                       length_scale=spec.length_scale)
     options = dict(spec.engine)
     analyzer = _make_analyzer(spec, options)
     t0 = time.perf_counter()

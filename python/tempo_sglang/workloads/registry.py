@@ -32,6 +32,7 @@ from tempo_sglang.workloads.lengths import (
     REASONING_OUTPUT,
 )
 from tempo_sglang.workloads.programs import PROGRAM_TEMPLATES, build_program
+from tempo_sglang.workloads.scaling import scale_lengths
 
 AGENTIC_KINDS = ("react", "fork_join", "tree_of_thought", "self_refine", "multi_agent")
 PAPER_MIX = {"latency": 0.3, "deadline": 0.3, "program": 0.3, "best_effort": 0.1}
@@ -112,13 +113,15 @@ WORKLOAD_NAMES = (*GENERATED, *REPLAYS)
 
 def make_workload(name: str, rate: float | None, seed: int = 0, num_requests: int = 2000, *,
                   slo_scale: float | None = None, profile: object | None = None, arrival: str = "poisson",
-                  cv: float | None = None, data_dir: str | Path | None = None) -> Workload:
+                  cv: float | None = None, data_dir: str | Path | None = None,
+                  length_scale: float = 1.0) -> Workload:
     """Build workload ``name`` (see module docstring) deterministically from ``seed``.
 
     ``rate``: jobs per second (``None`` keeps a trace's native timing; required otherwise).
     ``slo_scale`` / ``profile``: SLO scaling (see `tempo_sglang.workloads.slos`); default 1 (8B GPU).
     ``arrival``: ``poisson`` or ``gamma`` (burstiness ``cv``); ignored by trace replays.
     ``data_dir``: where the Azure CSVs live (default ``../shared/data`` next to the repo).
+    ``length_scale``: shrink prompt and output lengths for a slow engine (`workloads.scaling`).
     """
     if num_requests <= 0:
         raise ValueError("num_requests must be positive")
@@ -136,6 +139,11 @@ def make_workload(name: str, rate: float | None, seed: int = 0, num_requests: in
         items = GENERATED[name](times, rng, scale)
     else:
         raise ValueError(f"unknown workload {name!r}; known: {', '.join(WORKLOAD_NAMES)}")
+    if length_scale != 1.0:
+        if not 0 < length_scale <= 1:
+            raise ValueError(f"length_scale must be in (0, 1], got {length_scale}")
+        items = scale_lengths(items, length_scale)
+        notes.append(f"prompt and output lengths scaled x{length_scale:.3g}")
     items.sort(key=lambda it: it.arrival)
     native = rate if rate is not None else float("nan")
     return Workload(name=name, items=items, rate=native, seed=seed, slo_scale=scale, num_jobs=num_requests,
