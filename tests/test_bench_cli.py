@@ -47,3 +47,48 @@ def test_bench_and_report_on_tiny_model(tmp_path, tiny_server):
     assert "tempo / fcfs" in report and "sim / live" in report
     for png in ("goodput.png", "classes.png"):
         assert (out / png).stat().st_size > 5000
+
+
+def test_top_level_custom_params_on_native_generate(tiny_server):
+    """SGLang's bench client puts --extra-request-body at the top level of /generate: the SLO must arrive."""
+    import requests
+
+    url, base = tiny_server.url + "/generate", {"input_ids": [300, 301, 302], "sampling_params": {"max_new_tokens": 3}}
+    slo = {"class": "latency", "ttft_ms": 3000, "tbt_ms": 300}
+    ok = requests.post(url, json={**base, "custom_params": {"tempo": slo}}, timeout=60)
+    assert ok.status_code == 200 and ok.json()["meta_info"]["tempo"][-1]["class"] == "latency"
+    bad = requests.post(url, json={**base, "custom_params": {"tempo": {**slo, "ttft_ms": -5}}}, timeout=60)
+    assert bad.status_code == 400 and "ttft_ms" in bad.text
+    both = {"input_ids": [300, 301], "custom_params": {"tempo": slo},
+            "sampling_params": {"max_new_tokens": 3, "custom_params": {"tempo": {"class": "best_effort"}}}}
+    clash = requests.post(url, json=both, timeout=60)
+    assert clash.status_code == 400 and "different values" in clash.text
+    assert requests.post(url, json=base, timeout=60).status_code == 200  # still serving
+
+
+def test_sglang_bench_serving_runs_against_tempo(tiny_server, tiny_model_path):
+    import subprocess
+    import sys
+
+    extra = json.dumps({"custom_params": {"tempo": {"class": "latency", "ttft_ms": 3000, "tbt_ms": 300}}})
+    cmd = [sys.executable, "-m", "sglang.benchmark.serving", "--backend", "sglang", "--base-url", tiny_server.url,
+           "--model", str(tiny_model_path), "--tokenizer", str(tiny_model_path), "--dataset-name", "random-ids",
+           "--num-prompts", "6", "--random-input-len", "32", "--random-output-len", "8", "--request-rate", "4",
+           "--goodput", "ttft:3000", "tpot:300", "--extra-request-body", extra]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Successful requests:                     6" in out.stdout and "Request goodput (req/s)" in out.stdout
+
+
+def test_move_custom_params_unit():
+    from tempo_sglang.sglang.generate_body import SLOPlacementError, move_custom_params
+
+    body = move_custom_params({"text": ["a", "b"], "sampling_params": [{}, {"max_new_tokens": 2}],
+                               "custom_params": {"tempo": {"class": "best_effort"}}})
+    assert "custom_params" not in body
+    assert all(p["custom_params"] == {"tempo": {"class": "best_effort"}} for p in body["sampling_params"])
+    assert move_custom_params({"text": "a"}) == {"text": "a"}
+    import pytest
+
+    with pytest.raises(SLOPlacementError):
+        move_custom_params({"custom_params": "x"})

@@ -2,7 +2,9 @@
 
 - ``GET /tempo/info``: the policy the server runs and the plugin's version;
 - ``GET /tempo/programs/{program_id}``: the DAG the server recorded for a program (when the program
-  registry of `tempo_sglang.sglang.program_intake` is installed).
+  registry of `tempo_sglang.sglang.program_intake` is installed);
+- a middleware that accepts ``custom_params`` at the top level of native ``/generate``
+  (`tempo_sglang.sglang.generate_body`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ def install(app) -> None:
         return
     _INSTALLED = True
     from fastapi.responses import JSONResponse
+
+    from tempo_sglang.sglang.generate_body import TopLevelCustomParams
+
+    app.add_middleware(TopLevelCustomParams)
 
     @app.get("/tempo/info")
     async def tempo_info():
