@@ -62,13 +62,27 @@ class AutellixPolicy(OrderedPolicy):
                 pid = program_of(v)
                 live[pid] = live.get(pid, 0) + self.served(v)
         self.live_service = live
+        self._cache_keys(waiting, running)
+
+    def _cache_keys(self, waiting: Sequence[RequestView], running: Sequence[RequestView]) -> None:
+        """Keys of this pass, computed once per request (a pass sorts thousands of them)."""
+        self._keys = {}
+        levels: dict[str, int] = {}
+        for group in (waiting, running):
+            for v in group:
+                pid = program_of(v)
+                lvl = levels.get(pid)
+                if lvl is None:
+                    lvl = levels[pid] = self.level(self.attained(v))
+                self._keys[v.rid] = (lvl, v.arrival, v.rid)
 
     def attained(self, view: RequestView) -> int:
         pid = program_of(view)
         return self.finished_service.get(pid, 0) + self.live_service.get(pid, self.served(view))
 
     def key(self, view: RequestView, now: float) -> Any:
-        return (self.level(self.attained(view)), view.arrival, view.rid)
+        cached = getattr(self, "_keys", {}).get(view.rid)
+        return cached if cached is not None else (self.level(self.attained(view)), view.arrival, view.rid)
 
     def on_finish(self, view: RequestView, now: float) -> None:
         served = max(self.req_service.pop(view.rid, 0), service_of(view))
@@ -93,9 +107,11 @@ class AtlasPolicy(AutellixPolicy):
 
     def observe(self, waiting: Sequence[RequestView], running: Sequence[RequestView], now: float) -> None:
         """ATLAS needs no program sums: the key reads the parents' recorded values."""
+        self._keys = {}
         for group in (waiting, running):
             for v in group:
                 self.served(v)
+                self._keys[v.rid] = (self.level(self.attained(v)), v.arrival, v.rid)
 
     def _parents_cp(self, view: RequestView) -> int:
         pid = program_of(view)
