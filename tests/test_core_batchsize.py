@@ -65,3 +65,21 @@ def test_step_aside_parks_best_effort_first_then_the_calls_with_most_slack():
     assert rows.tolist() == [3, 2]  # best effort, then the call with 9 s of slack (even behind its line)
     assert step_aside(ahead, slack, cls, costs, 5, over=1.0, min_slack=1.0).tolist() == [3, 2, 1]
     assert step_aside(ahead, slack, cls, costs, 5, over=0.0, min_slack=1.0).size == 0
+
+
+def test_step_choice_caps_only_when_the_kept_lines_earn_more():
+    from tempo_sglang.core.tempo.stepchoice import best_step_budget
+
+    budget = _budget(per_request=0.01)  # step = 20 ms + 10 ms per request
+    costs = np.full(40, 0.01)
+    intervals = np.full(40, np.nan)
+    intervals[:4] = 0.1  # four streams tolerate a step of 75 ms (fraction 0.75): at most 5 requests
+    # the streams earn little per token, the 36 other requests much: the big batch wins (no cap)
+    per_token = np.r_[np.full(4, 0.1), np.full(36, 1.0)]
+    assert best_step_budget(intervals, per_token, costs, budget) is None
+    # the streams earn much more per token than the rest: keeping their line is worth the small batch
+    per_token = np.r_[np.full(4, 50.0), np.full(36, 1.0)]
+    assert best_step_budget(intervals, per_token, costs, budget) == 0.75 * 0.1 - 0.02
+    # only the ``sizing`` rows may set a cap; without a step-time model nothing does
+    assert best_step_budget(intervals, per_token, costs, budget, sizing=np.zeros(40, dtype=bool)) is None
+    assert best_step_budget(intervals, per_token, costs, _budget(per_request=0.0)) is None

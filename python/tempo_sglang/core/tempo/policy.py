@@ -45,6 +45,7 @@ from tempo_sglang.core.tempo.density import Scores, score
 from tempo_sglang.core.tempo.gmax import gmax_select
 from tempo_sglang.core.tempo.pacing import decoding_latency, park_mask, prefill_budget, ttft_prefill_rate
 from tempo_sglang.core.tempo.preemption import choose_preemptions
+from tempo_sglang.core.tempo.stepchoice import best_step_budget
 from tempo_sglang.core.tempo.store import BE, LAT, ViewStore
 from tempo_sglang.core.views import RequestView
 
@@ -63,7 +64,7 @@ class TempoPolicy:
                  hol_block: bool = False, preempt_ratio: float = 2.0, urgency_steps: float = 50.0,
                  tbt_step_fraction: float = 0.75, chunk_efficiency: float = 2.0,
                  reserve_decay: float = 0.995, aside_slack_steps: float = 20.0, time_share: bool = True,
-                 **_: Any):
+                 step_choice: str = "gain", **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -85,7 +86,8 @@ class TempoPolicy:
         pass]: calm admissions leave room for the latency load seen lately; aside_slack_steps [20]: a
         deadline call with more slack than this many decode steps may step aside for the step budget;
         time_share [True]: deadline calls decode only their share of the steps (parked in between)
-        instead of every step once admitted.
+        instead of every step once admitted; step_choice ["gain"]: which latency line sizes the batch,
+        the one with the most gain throughput (`stepchoice`), or "tight": always the tightest.
         """
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
@@ -103,6 +105,7 @@ class TempoPolicy:
         self.preempt_ratio = float(preempt_ratio)
         self.urgency_steps = float(urgency_steps)  # slack below this many decode steps is urgent
         self.tbt_step_fraction = float(tbt_step_fraction)
+        self.step_choice = step_choice
         self.chunk_efficiency = float(chunk_efficiency)
         self.budgeter = StepBudgeter(time_share=bool(time_share), aside_slack_steps=float(aside_slack_steps),
                                      reserve_decay=float(reserve_decay))
@@ -243,8 +246,13 @@ class TempoPolicy:
         costs = request_costs(st, idx, budget)
         step_s = None  # without latency streams the batch is not sized down: throughput serves deadlines best
         if np.any(served & (sc.cls == LAT)):
-            step_s = step_budget(served_intervals(sc, st, idx, served, p_tok, line_tbt), budget,
-                                 self.tbt_step_fraction, costs)
+            intervals = served_intervals(sc, st, idx, served, p_tok, line_tbt)
+            if self.step_choice == "gain":
+                per_token = np.where(served, sc.gain / np.maximum(sc.rem, 1.0), 0.0)
+                step_s = best_step_budget(intervals, per_token, costs, budget, self.tbt_step_fraction,
+                                          sizing=sc.cls == LAT)
+            else:
+                step_s = step_budget(intervals, budget, self.tbt_step_fraction, costs)
         slots = slots_within(step_s, costs[served | (np.arange(idx.size) < n_r)], budget.max_running)
         self.batch_cap = slots
         capped = step_s is not None and slots < budget.max_running
