@@ -8,6 +8,7 @@ simulator comparison.
 from __future__ import annotations
 
 import json
+import math
 
 from tempo_sglang.cli.main import main
 
@@ -47,6 +48,28 @@ def test_bench_and_report_on_tiny_model(tmp_path, tiny_server):
     assert "tempo / fcfs" in report and "sim / live" in report
     for png in ("goodput.png", "classes.png"):
         assert (out / png).stat().st_size > 5000
+
+
+def test_bench_on_the_simulator_writes_the_same_rows(tmp_path):
+    """``--engine sim``: the same workload and row keys from the simulator, no server; report renders them."""
+    out = tmp_path / "sim"
+    args = ["bench", "--engine", "sim", "--policies", "tempo,fcfs", "--workload", "paper-mix", "--rates", "0.2,0.4",
+            "--duration", "60", "--drain", "30", "--seeds", "2", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 2 * 2 and {r["engine"] for r in rows} == {"sim"}
+    for row in rows:
+        for key in (*SPEC_KEYS, *RUN_KEYS):
+            assert key in row, key
+        assert row["profile"] == "smollm2-135m-cpu" and row["num_jobs"] == math.ceil(row["rate"] * 60)
+        assert row["duration"] <= 60 + 30 + 1e-6  # the cut at window + drain, as live
+    assert (out / "length_model.npz").is_file()  # the held-out length model the live servers would get
+    # deterministic: the same command gives the same figures
+    again = tmp_path / "again"
+    assert main([*args[:-2], str(again), "--no-progress"]) == 0
+    rows2 = [json.loads(line) for line in (again / "results.jsonl").read_text().splitlines()]
+    assert [r["request_goodput"] for r in rows] == [r["request_goodput"] for r in rows2]
+    assert main(["report", str(out)]) == 0 and "| tempo | 0.2 | 2 |" in (out / "report.md").read_text()
 
 
 def test_top_level_custom_params_on_native_generate(tiny_server):

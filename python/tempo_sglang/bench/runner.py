@@ -5,7 +5,9 @@ For each policy the runner launches the patched server (or uses the one at ``url
 simulator runs), drives it (`live_driver`) and appends one JSONL row to ``OUT/results.jsonl`` with the
 metrics of SPEC section 2, SGLang's bench keys and everything needed to replay the run in the
 simulator (workload, rate, seed, job count, scales, window, drain). ``--detail`` adds one JSONL file
-of per-call records per run under ``OUT/requests/``.
+of per-call records per run under ``OUT/requests/``. With ``engine="sim"`` the same runs go through the
+simulator instead (the served model's cost profile, prefill as separate passes, the same cut at
+window + drain, the same held-out length model): the same rows in seconds, no server.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class BenchConfig:
     data_dir: str | None = None
     server_args: list[str] = field(default_factory=list)
     progress: bool = True
+    engine: str = "live"  # live | sim (the simulator drives the same workload objects)
 
     def resolved_profile(self) -> str:
         return self.profile or MODEL_PROFILES.get(self.model, "smollm2-135m-cpu")
@@ -69,20 +72,11 @@ def _workload(cfg: BenchConfig, rate: float, seed: int):
 
 
 def train_held_out_model(cfg: BenchConfig, out: Path) -> Path:
-    """A length model from held-out draws of the same workload (other seeds): what a server that had
-    served this traffic before would have learned (`tempo-sglang predictor seed` does it from logs)."""
-    from tempo_sglang.analyzer.length_model import ForestConfig, train_length_model
-    from tempo_sglang.analyzer.samples import LengthSample, to_arrays
+    """A length model from held-out draws of the same workload (other seeds, `analyzer.held_out`)."""
+    from tempo_sglang.analyzer.held_out import HELD_OUT_SEED, train_on_workloads
 
-    samples = []
-    for rate in cfg.rates:
-        wl, _ = _workload(cfg, rate, 1000 + len(samples))
-        samples += [LengthSample(prompt_len=it.prompt_len, output_len=it.output_len, slo_class=it.slo_class.value)
-                    for it in wl.items]
-    x, y = to_arrays(samples)
-    path = out / "length_model.npz"
-    train_length_model(x, y, ForestConfig(quantile=0.95)).save(path)
-    return path
+    draws = [_workload(cfg, rate, HELD_OUT_SEED + i)[0] for i, rate in enumerate(cfg.rates)]
+    return train_on_workloads(draws, out / "length_model.npz")
 
 
 def _flush(url: str) -> None:
@@ -92,17 +86,33 @@ def _flush(url: str) -> None:
         pass
 
 
+def _row_head(cfg: BenchConfig, policy: str, rate: float, seed: int, wl, scaling) -> dict:
+    """The keys that name a run (enough to replay it in the simulator)."""
+    return {"policy": policy, "rate": rate, "seed": seed, "engine": cfg.engine, "workload": cfg.workload,
+            "model": cfg.model, "profile": cfg.resolved_profile(), "arrival": cfg.arrival, "cv": cfg.cv,
+            "window_s": cfg.duration, "drain_s": cfg.drain_s(), "num_jobs": wl.num_jobs,
+            "num_calls": len(wl.items), "slo_scale": scaling.slo_scale, "length_scale": scaling.length_scale,
+            "notes": wl.notes}
+
+
+def _sim_point(cfg: BenchConfig, policy: str, rate: float, seed: int, length_model: Path | None) -> dict:
+    from tempo_sglang.bench.sim_compare import sim_row
+
+    wl, scaling = _workload(cfg, rate, seed)
+    row = _row_head(cfg, policy, rate, seed, wl, scaling)
+    sim = sim_row(row, length_model)
+    row.update({k: v for k, v in sim.items() if k not in row or k == "wall_s"})
+    return row
+
+
 def _run_point(cfg: BenchConfig, url: str, policy: str, rate: float, seed: int, out: Path) -> dict:
     wl, scaling = _workload(cfg, rate, seed)
     _flush(url)
     tag = f"{policy}-r{rate:g}-s{seed}-{int(time.time())}"
     t0 = time.time()
     run = drive_workload(url, wl, tag=tag, drain_s=cfg.drain_s(), seed=seed, progress=cfg.progress)
-    row = {"policy": policy, "rate": rate, "seed": seed, "workload": cfg.workload, "model": cfg.model,
-           "profile": cfg.resolved_profile(), "arrival": cfg.arrival, "cv": cfg.cv, "window_s": cfg.duration,
-           "drain_s": cfg.drain_s(), "num_jobs": wl.num_jobs, "num_calls": len(wl.items),
-           "slo_scale": scaling.slo_scale, "length_scale": scaling.length_scale, "notes": wl.notes,
-           "wall_s": time.time() - t0, "scheduler": run.scheduler}
+    row = _row_head(cfg, policy, rate, seed, wl, scaling)
+    row.update({"wall_s": time.time() - t0, "scheduler": run.scheduler})
     row.update(flatten(summarize(run.records, run.duration)))
     if cfg.detail:
         (out / "requests").mkdir(exist_ok=True)
@@ -124,9 +134,14 @@ def run_bench(cfg: BenchConfig, on_row=None) -> list[dict]:
     if cfg.url and len(cfg.policies) != 1:
         raise ValueError("with --url give exactly one policy name (the running server's, used as a label)")
     env = {}
+    path = None
     if cfg.length_model != "none" and not cfg.url:
         path = train_held_out_model(cfg, out) if cfg.length_model == "auto" else Path(cfg.length_model)
         env[LENGTH_MODEL_ENV] = str(path)
+    if cfg.engine == "sim":
+        return _simulate_all(cfg, out, path, on_row)
+    if cfg.engine != "live":
+        raise ValueError(f"unknown engine {cfg.engine!r} (live, sim)")
     rows = []
     with open(out / "results.jsonl", "a") as fh:
         for policy in cfg.policies:
@@ -146,4 +161,20 @@ def run_bench(cfg: BenchConfig, on_row=None) -> list[dict]:
             finally:
                 if server is not None:
                     server.stop()
+    return rows
+
+
+def _simulate_all(cfg: BenchConfig, out: Path, length_model: Path | None, on_row) -> list[dict]:
+    """``engine="sim"``: every (policy, rate, seed) through the simulator, rows to ``OUT/results.jsonl``."""
+    rows = []
+    with open(out / "results.jsonl", "a") as fh:
+        for policy in cfg.policies:
+            for rate in cfg.rates:
+                for seed in range(cfg.seeds):
+                    row = _sim_point(cfg, policy, rate, seed, length_model)
+                    fh.write(json.dumps(row, default=float) + "\n")
+                    fh.flush()
+                    rows.append(row)
+                    if on_row is not None:
+                        on_row(row)
     return rows

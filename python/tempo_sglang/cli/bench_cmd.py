@@ -34,6 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="auto (train on held-out draws of the workload) | none | PATH.npz")
     p.add_argument("--detail", action="store_true", help="also write per-call records under OUT/requests/")
     p.add_argument("--data-dir", default=None, help="where the Azure CSVs are (default ../shared/data)")
+    p.add_argument("--engine", default="live", choices=("live", "sim"),
+                   help="live servers, or the simulator with the model's cost profile (same workload and rows)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run, accepts_extra=True)
 
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                       model=args.model, url=args.url, profile=args.profile, arrival=args.arrival, cv=args.cv,
                       drain=args.drain, slo_scale=args.slo_scale, length_scale=args.length_scale,
                       length_model=args.length_model, detail=args.detail, data_dir=args.data_dir,
-                      server_args=list(args.extra), progress=not args.no_progress)
+                      server_args=list(args.extra), progress=not args.no_progress, engine=args.engine)
 
     def show(row: dict) -> None:
         print(f"{row['policy']:>9} rate {row['rate']:<5g} seed {row['seed']}: request goodput "

@@ -45,7 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--analyzer", default="none", choices=("none", "default", "oracle"),
                    help="request analyzer: none (safe default bound), default (length predictor and "
                         "program graphs), oracle (true lengths)")
-    p.add_argument("--length-model", default=None, help="length-predictor model file for --analyzer default")
+    p.add_argument("--length-model", default=None,
+                   help="length-predictor model file for --analyzer default, or 'auto': train one on held-out "
+                        "draws of the workload (other seeds) into OUT/length_model.npz")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--out", default="sim-out", help="output directory")
     p.set_defaults(func=run)
@@ -69,13 +71,22 @@ def run(args: argparse.Namespace) -> int:
     rates = _floats(args.rates)
     load_profile(args.profile)  # fail early on a bad name
     engine = {"frame_steps": args.frame_steps, "mixed": not args.no_mixed}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    length_model = args.length_model
+    if length_model == "auto":
+        from tempo_sglang.analyzer.held_out import HELD_OUT_SEED, train_on_workloads
+        from tempo_sglang.workloads import make_workload
+
+        draws = [make_workload(args.workload, r, HELD_OUT_SEED + i, args.num_requests, slo_scale=args.slo_scale,
+                               profile=load_profile(args.profile), arrival=args.arrival, cv=args.cv,
+                               data_dir=args.data_dir) for i, r in enumerate(rates)]
+        length_model = str(train_on_workloads(draws, out / "length_model.npz"))
     specs = [RunSpec(policy=p, rate=r, seed=s, workload=args.workload, profile=args.profile,
                      num_requests=args.num_requests, arrival=args.arrival, cv=args.cv, data_dir=args.data_dir,
                      slo_scale=args.slo_scale, engine=engine, analyzer=args.analyzer,
-                     length_model=args.length_model)
+                     length_model=length_model)
              for p in policies for r in rates for s in range(args.seeds)]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = []
     for row in tqdm(run_sweep(specs, args.jobs), total=len(specs), desc="sim", unit="run"):

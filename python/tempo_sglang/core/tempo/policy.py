@@ -47,6 +47,7 @@ from tempo_sglang.core.tempo.pacing import decoding_latency, park_mask, prefill_
 from tempo_sglang.core.tempo.preemption import choose_preemptions
 from tempo_sglang.core.tempo.stepchoice import best_step_budget
 from tempo_sglang.core.tempo.store import BE, LAT, ViewStore
+from tempo_sglang.core.tempo.triage import reject_and_demote
 from tempo_sglang.core.views import RequestView
 
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -224,19 +225,7 @@ class TempoPolicy:
         is_wait = np.arange(idx.size) >= n_r
 
         # rejection (never-started requests past max_wait) and demotion of hopeless requests
-        alive = np.ones(idx.size, dtype=bool)
-        if self.honor_max_wait and iw.size:
-            late = np.flatnonzero(is_wait & (st.gen[idx] == 0) & (now > st.max_wait[idx]))
-            for k in late.tolist():
-                rid = st.rids[idx[k]]
-                waited = (now - st.arrival[idx[k]]) * 1000.0
-                decision.reject[rid] = f"waited {waited:.0f} ms, over max_wait_ms"
-            alive[late] = False
-        demote = np.flatnonzero(sc.hopeless & alive)
-        if demote.size:
-            st.demoted[idx[demote]] = True
-            decision.demote = st.rids[idx[demote]].tolist()
-            sc.cls[demote], sc.gain[demote], sc.density[demote] = BE, 0.0, 0.0
+        alive = reject_and_demote(st, idx, sc, is_wait, now, self.honor_max_wait, decision)
 
         # batch size: the slots, or fewer when a bigger batch would slow latency streams off their line
         v = max(budget.decode_step_time, 1e-6)
