@@ -52,6 +52,9 @@ def test_bench_and_report_on_tiny_model(tmp_path, tiny_server):
 
 def test_bench_on_the_simulator_writes_the_same_rows(tmp_path):
     """``--engine sim``: the same workload and row keys from the simulator, no server; report renders them."""
+    from tempo_sglang.workloads import make_workload
+    from tempo_sglang.workloads.release import cutoff_time
+
     out = tmp_path / "sim"
     args = ["bench", "--engine", "sim", "--policies", "tempo,fcfs", "--workload", "paper-mix", "--rates", "0.2,0.4",
             "--duration", "60", "--drain", "30", "--seeds", "2", "--out", str(out), "--no-progress"]
@@ -62,7 +65,10 @@ def test_bench_on_the_simulator_writes_the_same_rows(tmp_path):
         for key in (*SPEC_KEYS, *RUN_KEYS):
             assert key in row, key
         assert row["profile"] == "smollm2-135m-cpu" and row["num_jobs"] == math.ceil(row["rate"] * 60)
-        assert row["duration"] <= 60 + 30 + 1e-6  # the cut at window + drain, as live
+        wl = make_workload("paper-mix", row["rate"], row["seed"], row["num_jobs"], slo_scale=row["slo_scale"],
+                           length_scale=row["length_scale"])
+        # the cut: drain after the last arrival, as live (the step in flight at the cut may end it)
+        assert row["duration"] <= cutoff_time(wl.items, 30) + 2.0
     assert (out / "length_model.npz").is_file()  # the held-out length model the live servers would get
     # deterministic: the same command gives the same figures
     again = tmp_path / "again"
@@ -89,7 +95,7 @@ def test_top_level_custom_params_on_native_generate(tiny_server):
     assert requests.post(url, json=base, timeout=60).status_code == 200  # still serving
 
 
-def test_sglang_bench_serving_runs_against_tempo(tiny_server, tiny_model_path):
+def test_sglang_bench_serving_runs_against_tempo(tiny_server, tiny_model_path, tmp_path):
     import subprocess
     import sys
 
@@ -97,7 +103,8 @@ def test_sglang_bench_serving_runs_against_tempo(tiny_server, tiny_model_path):
     cmd = [sys.executable, "-m", "sglang.benchmark.serving", "--backend", "sglang", "--base-url", tiny_server.url,
            "--model", str(tiny_model_path), "--tokenizer", str(tiny_model_path), "--dataset-name", "random-ids",
            "--num-prompts", "6", "--random-input-len", "32", "--random-output-len", "8", "--request-rate", "4",
-           "--goodput", "ttft:3000", "tpot:300", "--extra-request-body", extra]
+           "--goodput", "ttft:3000", "tpot:300", "--extra-request-body", extra,
+           "--output-file", str(tmp_path / "sglang_bench.jsonl")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Successful requests:                     6" in out.stdout and "Request goodput (req/s)" in out.stdout

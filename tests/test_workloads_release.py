@@ -24,3 +24,19 @@ def test_fork_join_release_order():
     (t, reducer), = out
     assert reducer.node_id == "reduce" and t == pytest.approx(10.0 + reducer.gap_s)
     assert rel.program_start[prog] == calls["plan"].arrival
+
+
+def test_bench_cut_follows_the_last_root_arrival_in_both_drivers():
+    """The live bench and its simulator replay cut at the same time: drain after the last root
+    arrival (a Poisson draw can spread N jobs well past N / rate seconds)."""
+    from tempo_sglang.sim.sweep import RunSpec, run_one
+    from tempo_sglang.workloads.release import cutoff_time
+
+    wl = make_workload("paper-mix", 0.15, seed=0, num_requests=18, length_scale=0.25, slo_scale=2.4)
+    last_root = max(it.arrival for it in wl.items if not it.is_program_child)
+    assert cutoff_time(wl.items, 60.0) == pytest.approx(last_root + 60.0)
+    spec = dict(policy="fcfs", rate=0.15, seed=0, num_requests=18, profile="smollm2-135m-cpu",
+                slo_scale=2.4, length_scale=0.25, engine={"mixed": False, "kv_capacity": 32768})
+    cut = run_one(RunSpec(**spec, drain_s=60.0))
+    short = run_one(RunSpec(**spec, drain_s=1.0))
+    assert cut["num_met"] > short["num_met"]  # a longer drain lets late calls finish

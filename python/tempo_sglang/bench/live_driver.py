@@ -26,6 +26,7 @@ from tempo_sglang.bench.prompt_ids import PromptBuilder
 from tempo_sglang.core.views import RequestRecord
 from tempo_sglang.slo import parse_tempo_params
 from tempo_sglang.workloads import ProgramReleaser, WorkItem, Workload
+from tempo_sglang.workloads.release import cutoff_time
 
 
 @dataclass
@@ -108,9 +109,8 @@ class LiveDriver:
 
         roots = self.releaser.roots()
         first = min((it.arrival for it in roots), default=0.0)
-        window = max((it.arrival for it in roots), default=0.0) - first
         self._t0 = time.time() - first
-        self._cutoff = self._t0 + first + window + self.drain_s
+        self._cutoff = self._t0 + cutoff_time(self.workload.items, self.drain_s)
         bar = tqdm(total=len(self.workload.items), desc=f"{self.tag}", unit="call", leave=False) \
             if self.progress else None
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:

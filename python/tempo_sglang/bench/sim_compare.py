@@ -3,8 +3,8 @@
 Each live row names its workload, rate, seed, job count, SLO and length scales, arrival window and
 drain, and the cost profile of the served model. The simulator runs the same policy on the same
 `Workload` objects with that profile, prefill as separate passes (SGLang's default on this engine),
-the live server's KV capacity, the same cut at window + drain, and the same length model the live
-servers were given (``DIR/length_model.npz`` when the bench trained one).
+the live server's KV capacity, the same cut (``drain_s`` after the last root arrival,
+`workloads.release.cutoff_time`) and the same length model the live servers were given (``DIR/length_model.npz`` when the bench trained one).
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ import numpy as np
 from tempo_sglang.sim.sweep import RunSpec, run_one
 
 LIVE_KV_TOKENS = 32768  # the launcher's --max-total-tokens on a CPU engine
+LIVE_MAX_RUNNING = 2048  # SGLang's max_running_requests for that KV size (the server log says so)
 
 
 def sim_row(row: dict, length_model: Path | None) -> dict:
     """The simulator's row for one live row."""
-    engine = {"mixed": False, "kv_capacity": LIVE_KV_TOKENS,
-              "max_sim_time": float(row["window_s"]) + float(row["drain_s"])}
+    engine = {"mixed": False, "kv_capacity": LIVE_KV_TOKENS, "max_running": LIVE_MAX_RUNNING}
     spec = RunSpec(policy=row["policy"], rate=float(row["rate"]), seed=int(row["seed"]), workload=row["workload"],
                    profile=row["profile"], num_requests=int(row["num_jobs"]), arrival=row.get("arrival", "poisson"),
                    cv=row.get("cv"), slo_scale=float(row["slo_scale"]), length_scale=float(row["length_scale"]),
-                   engine=engine, analyzer="default" if length_model is not None else "none",
+                   engine=engine, drain_s=float(row["drain_s"]), analyzer="default" if length_model is not None else "none",
                    length_model=str(length_model) if length_model is not None else None)
     return run_one(spec)
 

@@ -23,6 +23,7 @@ from tempo_sglang.core.registry import make_policy
 from tempo_sglang.sim.costmodel import load_profile
 from tempo_sglang.sim.engine import simulate
 from tempo_sglang.workloads import make_workload
+from tempo_sglang.workloads.release import cutoff_time
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class RunSpec:
     analyzer: str = "none"  # none | default (length predictor + program graphs) | oracle
     length_model: str | None = None  # predictor model file for analyzer "default"
     length_scale: float = 1.0  # lengths, deadlines and gaps scaled for a slow engine (workloads.scaling)
+    drain_s: float | None = None  # cut the run this long after the last root arrival, as the live bench does
 
     def __hash__(self) -> int:
         return hash((self.policy, self.rate, self.seed, self.workload, self.profile, self.num_requests))
@@ -69,6 +71,8 @@ def run_one(spec: RunSpec) -> dict:
                        profile=cost, arrival=spec.arrival, cv=spec.cv, data_dir=spec.data_dir,
                        length_scale=spec.length_scale)
     options = dict(spec.engine)
+    if spec.drain_s is not None:
+        options["max_sim_time"] = cutoff_time(wl.items, spec.drain_s)
     analyzer = _make_analyzer(spec, options)
     t0 = time.perf_counter()
     try:

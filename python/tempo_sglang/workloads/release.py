@@ -11,6 +11,12 @@ from __future__ import annotations
 from tempo_sglang.workloads.items import WorkItem
 
 
+def cutoff_time(items: list[WorkItem], drain_s: float) -> float:
+    """The bench's cut (workload clock): ``drain_s`` after the last standalone call or program root
+    is released. Calls still running then count as missed; program calls not yet sent, as dropped."""
+    return max((it.arrival for it in items if not it.is_program_child), default=0.0) + drain_s
+
+
 class ProgramReleaser:
     """Tracks which program calls are ready; engine-neutral and clock-agnostic."""
 

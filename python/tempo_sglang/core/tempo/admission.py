@@ -15,6 +15,9 @@ first request is always admitted so the engine makes progress.
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -75,3 +78,27 @@ def kv_admissible(order: np.ndarray, need: np.ndarray, kv_free: float, running_g
             keep[i] = True
             avail -= needs[i]
     return order[keep]
+
+
+class BestEffortRows(NamedTuple):
+    """Best-effort rows of a pass: waiting (oldest first, at most ``limit``), running, the residual
+    share of slots they keep, and the waiting ones admitted ahead of SLO work to fill that share."""
+
+    waiting: np.ndarray
+    running: np.ndarray
+    share: int
+    front: np.ndarray
+
+
+def best_effort_rows(be: np.ndarray, is_wait: np.ndarray, alive: np.ndarray, arrival: np.ndarray,
+                     n_running: int, slots: int, be_share: float, limit: int) -> BestEffortRows:
+    """Best effort is served oldest first from ``ceil(be_share x slots)`` slots (at least one while
+    any exists) plus whatever SLO work leaves free: no best-effort request waits forever."""
+    waiting = np.flatnonzero(be & is_wait & alive)
+    n_wait = waiting.size
+    waiting = top_k(waiting, arrival, limit)
+    running = np.flatnonzero(be[:n_running])
+    share = 0
+    if waiting.size or running.size:
+        share = min(max(1, math.ceil(be_share * slots)), n_wait + running.size)
+    return BestEffortRows(waiting, running, share, waiting[:max(0, share - running.size)])

@@ -77,3 +77,11 @@ def park_mask(ahead: np.ndarray, mask: np.ndarray, step_time: float, margin_step
               cushion: float = 0.0) -> np.ndarray:
     """Rows in ``mask`` far enough ahead of their due line (beyond ``cushion`` s) to skip this step."""
     return mask & (ahead >= (2.0 + margin_steps) * step_time + cushion)
+
+
+def efficient_chunk(prefill_step_overhead: float, prefill_time_per_token: float, efficiency: float) -> int:
+    """Smallest prefill chunk worth its own forward pass: its tokens cost ``efficiency`` x the pass's
+    fixed cost (0 when prefill rides inside decode steps)."""
+    if prefill_step_overhead <= 0 or prefill_time_per_token <= 0:
+        return 0
+    return int(efficiency * prefill_step_overhead / prefill_time_per_token)

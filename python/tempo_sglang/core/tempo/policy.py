@@ -32,20 +32,19 @@ from typing import Any
 import numpy as np
 
 from tempo_sglang.core.policy import Decision, EngineBudget
-from tempo_sglang.core.tempo.admission import admission_order, kv_admissible, top_k
-from tempo_sglang.core.tempo.batchsize import (
-    StepBudgeter,
-    dp_line,
-    request_costs,
-    served_intervals,
-    slots_within,
-    step_budget,
-)
+from tempo_sglang.core.tempo.admission import admission_order, best_effort_rows, kv_admissible
+from tempo_sglang.core.tempo.batchsize import StepBudgeter, dp_line, request_costs, slots_within
 from tempo_sglang.core.tempo.density import Scores, score
 from tempo_sglang.core.tempo.gmax import gmax_select
-from tempo_sglang.core.tempo.pacing import decoding_latency, park_mask, prefill_budget, ttft_prefill_rate
-from tempo_sglang.core.tempo.preemption import choose_preemptions
-from tempo_sglang.core.tempo.stepchoice import best_step_budget
+from tempo_sglang.core.tempo.pacing import (
+    decoding_latency,
+    efficient_chunk,
+    park_mask,
+    prefill_budget,
+    ttft_prefill_rate,
+)
+from tempo_sglang.core.tempo.preemption import preempt_for_blocked
+from tempo_sglang.core.tempo.stepchoice import step_seconds
 from tempo_sglang.core.tempo.store import BE, LAT, ViewStore
 from tempo_sglang.core.tempo.triage import reject_and_demote
 from tempo_sglang.core.views import RequestView
@@ -176,7 +175,8 @@ class TempoPolicy:
             first = (sc.cls == LAT) & (sc.pf_rem > 0)  # latency prompts awaiting their first token
             self._ttft_rate = ttft_prefill_rate(sc.due_lat[first] - budget.now - v, sc.pf_rem[first]) \
                 if first.any() else 0.0
-        efficient = self._efficient_chunk(budget)
+        efficient = efficient_chunk(budget.prefill_step_overhead, budget.prefill_time_per_token,
+                                    self.chunk_efficiency)
         on_line = mask & (ahead >= 0)  # late streams catch up at full speed; they do not hold prefill back
         decision.prefill_token_budget = prefill_budget(
             ahead, on_line if on_line.any() else mask, v_interval, p, budget.token_budget,
@@ -196,13 +196,6 @@ class TempoPolicy:
             wake = float(sc.due_lat[parked].min()) - (2.0 + self.park_margin_steps) * step - cushion
             decision.next_call_by = max(budget.now, wake)
         decision.park = st.rids[ir[parked]].tolist()
-
-    def _efficient_chunk(self, budget: EngineBudget) -> int:
-        """Smallest prefill chunk worth its own forward pass: its tokens cost ``chunk_efficiency`` x
-        the pass's fixed cost (0 when prefill rides inside decode steps)."""
-        if budget.prefill_step_overhead <= 0 or budget.prefill_time_per_token <= 0:
-            return 0
-        return int(self.chunk_efficiency * budget.prefill_step_overhead / budget.prefill_time_per_token)
 
     def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
         return score(self.store, idx, budget.now, budget.decode_step_time, budget.prefill_time_per_token,
@@ -229,19 +222,11 @@ class TempoPolicy:
 
         # batch size: the slots, or fewer when a bigger batch would slow latency streams off their line
         v = max(budget.decode_step_time, 1e-6)
-        p_tok = budget.prefill_time_per_token
         line_tbt, ahead = dp_line(sc, st, idx, now)
         served = alive & (sc.gain > 0)
         costs = request_costs(st, idx, budget)
-        step_s = None  # without latency streams the batch is not sized down: throughput serves deadlines best
-        if np.any(served & (sc.cls == LAT)):
-            intervals = served_intervals(sc, st, idx, served, p_tok, line_tbt)
-            if self.step_choice == "gain":
-                per_token = np.where(served, sc.gain / np.maximum(sc.rem, 1.0), 0.0)
-                step_s = best_step_budget(intervals, per_token, costs, budget, self.tbt_step_fraction,
-                                          sizing=sc.cls == LAT)
-            else:
-                step_s = step_budget(intervals, budget, self.tbt_step_fraction, costs)
+        step_s = step_seconds(sc, st, idx, served, costs, line_tbt, budget, self.tbt_step_fraction,
+                              self.step_choice)
         slots = slots_within(step_s, costs[served | (np.arange(idx.size) < n_r)], budget.max_running)
         self.batch_cap = slots
         capped = step_s is not None and slots < budget.max_running
@@ -250,14 +235,8 @@ class TempoPolicy:
         be = sc.cls == BE
         free = (budget.max_running if capped else slots) - n_r
         limit = max(free, 0) + self.max_preempt + self.admit_margin  # the engine cannot take more
-        be_rows_w = np.flatnonzero(be & is_wait & alive)
-        n_be_wait = be_rows_w.size
-        be_rows_w = top_k(be_rows_w, st.arrival[idx], limit)
-        be_rows_r = np.flatnonzero(be[:n_r])
-        share = 0
-        if be_rows_w.size or be_rows_r.size:
-            share = min(max(1, math.ceil(self.be_share * slots)), n_be_wait + be_rows_r.size)
-        be_front = be_rows_w[:max(0, share - be_rows_r.size)]
+        be_rows_w, be_rows_r, share, be_front = best_effort_rows(
+            be, is_wait, alive, st.arrival[idx], n_r, slots, self.be_share, limit)
 
         # GMAX over the SLO candidates (running and waiting)
         cand = np.flatnonzero(~be & alive & (sc.gain > 0))
@@ -294,24 +273,14 @@ class TempoPolicy:
         self._admit = [r for r in admit if r not in decision.reject]
 
         # cost-aware preemption for chosen waiting requests that find no slot or KV
-        preempted: set[int] = set()
         blocked = sel_w[~fits[sel_w]]
-        if blocked.size and n_r:
-            protect = np.zeros(n_r, dtype=bool)
-            if be_rows_r.size:
-                oldest = be_rows_r[np.argsort(st.arrival[idx[be_rows_r]], kind="stable")][:share]
-                protect[oldest] = True
-            evict = np.flatnonzero(~in_batch[:n_r] & ~protect & ~(capped & (sc.cls[:n_r] == LAT)))
-            evict = evict[np.argsort(sc.density[evict], kind="stable")]
-            lat = decoding_latency(sc.cls[:n_r], sc.pf_rem[:n_r], st.gen[ir])
-            kv = st.prompt[idx] + st.gen[idx]
-            picks = choose_preemptions(
-                blocked, evict, sc.gain, sc.slack, sc.t_gen, kv, budget.prefill_time_per_token,
-                float(sc.t_gen[:n_r].min()), sc.due_lat[:n_r][lat] - now - v, st.tbt[ir][lat],
-                self.max_preempt, gain_rate=float(sc.density[:n_r][sc.cls[:n_r] != BE].sum()),
-                density=sc.density, ratio=self.preempt_ratio)
-            preempted = set(picks)
-            decision.preempt = st.rids[idx[picks]].tolist() if picks else []
+        protect = np.zeros(n_r, dtype=bool)
+        if be_rows_r.size:  # the best-effort residual share keeps running
+            protect[be_rows_r[np.argsort(st.arrival[idx[be_rows_r]], kind="stable")][:share]] = True
+        picks = preempt_for_blocked(blocked, sc, st, idx, ir, in_batch, protect, capped, now, v,
+                                    budget.prefill_time_per_token, self.max_preempt, self.preempt_ratio)
+        preempted: set[int] = set(picks)
+        decision.preempt = st.rids[idx[picks]].tolist()
         self._aside = []
         if capped:  # the decoders would overrun the step budget: calls with slack step aside
             gone = np.isin(st.rids[idx[:n_r]], decision.preempt)

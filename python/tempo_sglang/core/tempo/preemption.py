@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tempo_sglang.core.tempo.density import Scores
+from tempo_sglang.core.tempo.pacing import decoding_latency
+from tempo_sglang.core.tempo.store import BE, LAT, ViewStore
 from tempo_sglang.core.views import DECODE_WEIGHT
 
 
@@ -67,3 +70,26 @@ def choose_preemptions(incoming: np.ndarray, evictable: np.ndarray, gain: np.nda
         else:
             break  # the cheapest eviction does not pay; dearer ones would not either (roughly)
     return out
+
+
+def preempt_for_blocked(blocked: np.ndarray, sc: Scores, store: ViewStore, idx: np.ndarray, ir: np.ndarray,
+                        in_batch: np.ndarray, protect: np.ndarray, keep_latency: bool, now: float,
+                        v: float, p: float, max_preempt: int, ratio: float) -> list[int]:
+    """Rows (of ``idx``; running rows come first, ``ir`` = their store slots) to preempt for the
+    chosen waiting rows ``blocked`` that found no slot or KV.
+
+    Candidates: running rows outside the GMAX batch (``in_batch``), not ``protect``-ed (the
+    best-effort residual share) and, when ``keep_latency`` (the batch is capped by a latency line),
+    not latency streams; cheapest (lowest density) first.
+    """
+    n_r = ir.size
+    if blocked.size == 0 or n_r == 0:
+        return []
+    evict = np.flatnonzero(~in_batch[:n_r] & ~protect & ~(keep_latency & (sc.cls[:n_r] == LAT)))
+    evict = evict[np.argsort(sc.density[evict], kind="stable")]
+    lat = decoding_latency(sc.cls[:n_r], sc.pf_rem[:n_r], store.gen[ir])
+    kv = store.prompt[idx] + store.gen[idx]
+    return choose_preemptions(
+        blocked, evict, sc.gain, sc.slack, sc.t_gen, kv, p, float(sc.t_gen[:n_r].min()),
+        sc.due_lat[:n_r][lat] - now - v, store.tbt[ir][lat], max_preempt,
+        gain_rate=float(sc.density[:n_r][sc.cls[:n_r] != BE].sum()), density=sc.density, ratio=ratio)

@@ -16,6 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from tempo_sglang.core.policy import EngineBudget
+from tempo_sglang.core.tempo.batchsize import served_intervals, step_budget
+from tempo_sglang.core.tempo.density import Scores
+from tempo_sglang.core.tempo.store import LAT, ViewStore
 
 
 def best_step_budget(intervals: np.ndarray, gain_per_token: np.ndarray, costs: np.ndarray,
@@ -69,3 +72,21 @@ def best_step_budget(intervals: np.ndarray, gain_per_token: np.ndarray, costs: n
         if val > best_val:
             best_val, best_s = val, t - base
     return best_s
+
+
+def step_seconds(sc: Scores, store: ViewStore, idx: np.ndarray, served: np.ndarray, costs: np.ndarray,
+                 line_tbt: np.ndarray, budget: EngineBudget, fraction: float,
+                 choice: str = "gain") -> float | None:
+    """The decode step budget of a full pass, or None (no latency stream served: the batch is not
+    sized down, throughput serves deadlines best).
+
+    ``choice`` "gain": the latency line with the most gain throughput (`best_step_budget`);
+    "tight": always the tightest stream's line (`step_budget`).
+    """
+    if not np.any(served & (sc.cls == LAT)):
+        return None
+    intervals = served_intervals(sc, store, idx, served, budget.prefill_time_per_token, line_tbt)
+    if choice == "gain":
+        per_token = np.where(served, sc.gain / np.maximum(sc.rem, 1.0), 0.0)
+        return best_step_budget(intervals, per_token, costs, budget, fraction, sizing=sc.cls == LAT)
+    return step_budget(intervals, budget, fraction, costs)
