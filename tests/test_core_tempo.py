@@ -276,6 +276,13 @@ def test_program_calls_share_their_program_density_and_use_stage_deadlines():
     assert ea["density"] == eb["density"]  # one program, one density: live gain / critical path
     assert abs(eb["t_rem"] - 0.4) < 1e-9  # the stage deadline
     assert abs(ea["t_rem"] - 59.5) < 1e-9  # no stage deadline: the program deadline
+    # a stage deadline that can no longer be kept gives way to the program deadline (the program
+    # may still make it); the call is not scored as endlessly urgent
+    c = RequestView("c", TempoSLO(SLOClass.PROGRAM, deadline_ms=60000, program_id="p", node_id="c"), 0.0, 100,
+                    500, length_bound=100, program_start=0.0, stage_deadline=0.6)
+    pol.schedule([a, b, c], [], budget)
+    ec = pol.explain("c")
+    assert abs(ec["t_rem"] - 59.5) < 1e-9 and ec["slack"] > 0
 
 
 def test_admissions_respect_kv_growth_and_streams_are_not_parked_while_work_waits():

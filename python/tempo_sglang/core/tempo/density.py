@@ -88,7 +88,9 @@ def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
     lat_hopeless = (rem - lost_fast) <= 0
 
     # deadline / program: all or nothing by the (program) deadline; urgency from the stage deadline
-    due_dp = np.where((cls == PROG) & ~np.isnan(stage), stage, deadline)
+    # a stage deadline that can no longer be kept gives way to the program's own deadline: the
+    # program may still make it, and a lapsed stage line would make the call endlessly "urgent"
+    due_dp = np.where((cls == PROG) & ~np.isnan(stage) & (stage - now >= t_gen), stage, deadline)
     t_left = deadline - now
     v_opt = min(v, v_floor) if v_floor is not None and v_floor > 0 else v
     with np.errstate(divide="ignore", invalid="ignore"):
