@@ -6,8 +6,8 @@ simulator runs), drives it (`live_driver`) and appends one JSONL row to ``OUT/re
 metrics of SPEC section 2, SGLang's bench keys and everything needed to replay the run in the
 simulator (workload, rate, seed, job count, scales, window, drain). ``--detail`` adds one JSONL file
 of per-call records per run under ``OUT/requests/``. With ``engine="sim"`` the same runs go through the
-simulator instead (the served model's cost profile, prefill as separate passes, the same cut at
-window + drain, the same held-out length model): the same rows in seconds, no server.
+simulator instead (the served model's cost profile, prefill as separate passes, the same cut: the
+drain after the last arrival, the same held-out length model): the same rows in seconds, no server.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Each live row names its workload, rate, seed, job count, SLO and length scales, arrival window and
 drain, and the cost profile of the served model. The simulator runs the same policy on the same
 `Workload` objects with that profile, prefill as separate passes (SGLang's default on this engine),
-the live server's KV capacity, the same cut (``drain_s`` after the last root arrival,
-`workloads.release.cutoff_time`) and the same length model the live servers were given (``DIR/length_model.npz`` when the bench trained one).
+the live server's KV capacity and request slots, the same cut (``drain_s`` after the last root
+arrival, `workloads.release.cutoff_time`) and the same length model the live servers were given
+(``DIR/length_model.npz`` when the bench trained one).
 """
 
 from __future__ import annotations
