@@ -274,10 +274,7 @@ class TempoPolicy:
 
         # cost-aware preemption for chosen waiting requests that find no slot or KV
         blocked = sel_w[~fits[sel_w]]
-        protect = np.zeros(n_r, dtype=bool)
-        if be_rows_r.size:  # the best-effort residual share keeps running
-            protect[be_rows_r[np.argsort(st.arrival[idx[be_rows_r]], kind="stable")][:share]] = True
-        picks = preempt_for_blocked(blocked, sc, st, idx, ir, in_batch, protect, capped, now, v,
+        picks = preempt_for_blocked(blocked, sc, st, idx, ir, in_batch, be_rows_r, share, capped, now, v,
                                     budget.prefill_time_per_token, self.max_preempt, self.preempt_ratio)
         preempted: set[int] = set(picks)
         decision.preempt = st.rids[idx[picks]].tolist()

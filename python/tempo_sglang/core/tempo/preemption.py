@@ -73,18 +73,22 @@ def choose_preemptions(incoming: np.ndarray, evictable: np.ndarray, gain: np.nda
 
 
 def preempt_for_blocked(blocked: np.ndarray, sc: Scores, store: ViewStore, idx: np.ndarray, ir: np.ndarray,
-                        in_batch: np.ndarray, protect: np.ndarray, keep_latency: bool, now: float,
-                        v: float, p: float, max_preempt: int, ratio: float) -> list[int]:
+                        in_batch: np.ndarray, be_running: np.ndarray, be_keep: int, keep_latency: bool,
+                        now: float, v: float, p: float, max_preempt: int, ratio: float) -> list[int]:
     """Rows (of ``idx``; running rows come first, ``ir`` = their store slots) to preempt for the
     chosen waiting rows ``blocked`` that found no slot or KV.
 
-    Candidates: running rows outside the GMAX batch (``in_batch``), not ``protect``-ed (the
-    best-effort residual share) and, when ``keep_latency`` (the batch is capped by a latency line),
-    not latency streams; cheapest (lowest density) first.
+    Candidates: running rows outside the GMAX batch (``in_batch``), not among the ``be_keep``
+    oldest of the running best-effort rows ``be_running`` (the best-effort residual share) and, when
+    ``keep_latency`` (the batch is capped by a latency line), not latency streams; cheapest (lowest
+    density) first.
     """
     n_r = ir.size
     if blocked.size == 0 or n_r == 0:
         return []
+    protect = np.zeros(n_r, dtype=bool)
+    if be_running.size:
+        protect[be_running[np.argsort(store.arrival[idx[be_running]], kind="stable")][:be_keep]] = True
     evict = np.flatnonzero(~in_batch[:n_r] & ~protect & ~(keep_latency & (sc.cls[:n_r] == LAT)))
     evict = evict[np.argsort(sc.density[evict], kind="stable")]
     lat = decoding_latency(sc.cls[:n_r], sc.pf_rem[:n_r], store.gen[ir])
