@@ -5,7 +5,10 @@ Workload (SPEC section 6, the measured stock-FCFS baseline): Poisson arrivals, 1
 tokens, 128 output tokens, deadline 53 s) on SmolLM2-135M bf16. The SLOs are the spec's, which it
 scaled to this engine: TBT 0.24 s is about 3x the 72 ms single-stream decode step and 2x the
 133 ms step at batch 8; TTFT 2 s covers a 0.3 s prefill plus queueing; 53 s is 128 tokens at 3x
-the batch-8 step plus slack. Output lengths are forced by the client (it stops reading after N
+the batch-8 step plus slack. This machine's speed drifts from day to day, so the run starts by
+measuring the decode step at batch 1 and 8 on a stock server (`calibrate`) and stretches the SLOs,
+the arrival gaps and the window by the measured/reference ratio (``--no-calibrate``: as given).
+Output lengths are forced by the client (it stops reading after N
 tokens and SGLang aborts the rest) while ``max_new_tokens`` stays at 512, so no policy can read the
 true length. One server per policy, the same seeded arrival sequence for each, in one run.
 
@@ -31,20 +34,56 @@ from tempo_sglang.bench.client import LiveRequest, send_request
 from tempo_sglang.core.metrics import summarize
 from tempo_sglang.launcher import ServerProcess
 from tempo_sglang.models import resolve_model
-from tempo_sglang.sglang.config import LENGTH_MODEL_ENV
+from tempo_sglang.sglang.config import LENGTH_MODEL_ENV, POLICY_OPTIONS_ENV
 from tempo_sglang.slo import parse_tempo_params
 
 LATENCY = {"class": "latency", "ttft_ms": 2000, "tbt_ms": 240}
 DEADLINE = {"class": "deadline", "deadline_ms": 53000}
 CAP = 512
+REFERENCE_STEP_S = {1: 0.072, 8: 0.133}  # SPEC section 6: the decode steps the SLOs were scaled to
+
+
+def slo_dicts(factor: float) -> tuple[dict, dict]:
+    """The latency and deadline SLOs stretched by ``factor`` (the engine's speed against the spec's)."""
+    return ({**LATENCY, "ttft_ms": LATENCY["ttft_ms"] * factor, "tbt_ms": LATENCY["tbt_ms"] * factor},
+            {**DEADLINE, "deadline_ms": DEADLINE["deadline_ms"] * factor})
+
+
+async def _median_step(url: str, batch: int, tokens: int = 48) -> float:
+    """Median gap between streamed tokens with ``batch`` identical-length requests decoding together."""
+    async with aiohttp.ClientSession() as session:
+        rng = random.Random(batch)
+        requests = [LiveRequest(rid=uuid.uuid4().hex, slo=parse_tempo_params(None), max_new_tokens=tokens,
+                                input_ids=_ids(rng, 128), ignore_eos=True) for _ in range(batch)]
+        results = await asyncio.gather(*(send_request(session, url, r) for r in requests))
+    gaps = sorted(b - a for r in results for a, b in zip(r.record.token_times[8:], r.record.token_times[9:],
+                                                         strict=False))
+    return gaps[len(gaps) // 2]
+
+
+def calibrate(model: Path, log_dir: Path) -> dict:
+    """Measure this engine's decode step at batch 1 and 8 (stock fcfs server) against the spec's.
+
+    The machine's speed drifts (the same CPU measured 2-5 ms per request in the batch on different
+    days), so a fixed plan is a different load on different days. ``factor`` = the mean of the two
+    measured/reference step ratios; SLOs are stretched and the arrival rate divided by it, so the
+    workload is the same multiple of this engine's capacity on every run.
+    """
+    with ServerProcess(model_path=model, policy="fcfs", log_path=log_dir / "server-calibrate.log") as server:
+        asyncio.run(_median_step(server.url, 1, 16))  # warm-up
+        steps = {b: asyncio.run(_median_step(server.url, b)) for b in REFERENCE_STEP_S}
+    factor = sum(steps[b] / REFERENCE_STEP_S[b] for b in steps) / len(steps)
+    return {"step_b1_s": steps[1], "step_b8_s": steps[8], "factor": factor}
 
 
 def _ids(rng: random.Random, n: int) -> list[int]:
     return [rng.randrange(200, 40000) for _ in range(n)]
 
 
-def make_requests(rate: float, duration: float, seed: int, best_effort_only: bool = False):
-    """(send offset, LiveRequest) pairs of a seeded Poisson mix."""
+def make_requests(rate: float, duration: float, seed: int, best_effort_only: bool = False,
+                  factor: float = 1.0):
+    """(send offset, LiveRequest) pairs of a seeded Poisson mix (SLOs stretched by ``factor``)."""
+    latency, deadline = slo_dicts(factor)
     rng = random.Random(seed)
     t, out = 0.0, []
     while True:
@@ -54,9 +93,9 @@ def make_requests(rate: float, duration: float, seed: int, best_effort_only: boo
         if best_effort_only:
             tempo, prompt, output = None, 256, 128
         elif rng.random() < 0.5:
-            tempo, prompt, output = LATENCY, 128, 64
+            tempo, prompt, output = latency, 128, 64
         else:
-            tempo, prompt, output = DEADLINE, 512, 128
+            tempo, prompt, output = deadline, 512, 128
         out.append((t, LiveRequest(rid=uuid.uuid4().hex, slo=parse_tempo_params(tempo), max_new_tokens=CAP,
                                    input_ids=_ids(rng, prompt), ignore_eos=True, stop_after=output)))
 
@@ -121,28 +160,38 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--be-rate", type=float, default=0.0, help="also measure best-effort saturation")
     parser.add_argument("--out", default="results/live")
+    parser.add_argument("--tempo-options", default=None, metavar="JSON",
+                        help="keyword arguments of Tempo's policy on its server (serve --policy-options)")
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="use the spec's SLOs and --rate as given instead of scaling them to the "
+                             "decode step measured on this machine at the start of the run")
     parser.add_argument("--length-model", default="auto",
                         help="'auto': train one on a held-out run of the workload; 'none'; or an .npz path")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = resolve_model(args.model)
-    plan = make_requests(args.rate, args.duration, args.seed)
+    calibration = {"factor": 1.0} if args.no_calibrate else calibrate(model, out)
+    factor = calibration["factor"]
+    rate = args.rate / factor
+    print(f"calibration: {calibration}; arrival rate {rate:.3f}/s, SLOs x{factor:.2f}", flush=True)
+    plan = make_requests(rate, args.duration * factor, args.seed, factor=factor)
     env = {}
     if args.length_model != "none":
-        path = train_length_model(args.rate, args.duration, args.seed + 1000, out) \
+        path = train_length_model(rate, args.duration * factor, args.seed + 1000, out) \
             if args.length_model == "auto" else Path(args.length_model)
         env[LENGTH_MODEL_ENV] = str(path)
     rows = []
     for policy in args.policies.split(","):
-        summary = run_policy(policy, model, plan, [], out, env)
+        options = {POLICY_OPTIONS_ENV: args.tempo_options} if args.tempo_options and policy == "tempo" else {}
+        summary = run_policy(policy, model, plan, [], out, env | options)
         rows.append(summary)
         print(f"{policy:>9}: req goodput {summary['request_goodput']:.3f}/s  token goodput "
               f"{summary['token_goodput']:.1f}/s  latency {summary['latency_attainment']:.0f}% "
               f"(gap {summary['latency_gap_attainment']:.0f}%)  deadline {summary['deadline_attainment']:.0f}%  "
               f"sched {summary['scheduler']}", flush=True)
     if args.be_rate > 0:
-        be_plan = make_requests(args.be_rate, args.duration, args.seed + 1, best_effort_only=True)
+        be_plan = make_requests(args.be_rate / factor, args.duration * factor, args.seed + 1, best_effort_only=True)
         for policy in ("fcfs", "tempo"):
             summary = run_policy(policy, model, be_plan, [], out)
             summary["workload"] = "best_effort_saturation"
@@ -150,7 +199,8 @@ def main() -> None:
             print(f"{policy:>9} best effort: output throughput {summary['output_throughput']:.1f} tok/s", flush=True)
     with open(out / "live_policies.jsonl", "w") as fh:
         for row in rows:
-            fh.write(json.dumps({k: v for k, v in row.items() if k != "per_class"} | {"rate": args.rate}) + "\n")
+            fh.write(json.dumps({k: v for k, v in row.items() if k != "per_class"}
+                                | {"rate": rate, "nominal_rate": args.rate, "calibration": calibration}) + "\n")
     base = {r["policy"]: r for r in rows if r.get("workload") is None}
     if "tempo" in base:
         for name, row in base.items():

@@ -2,7 +2,8 @@
 rounds (in parallel within a round, each seeing the previous round), then a judge decides.
 
 DAG: per round a fork into two debaters and a join (the next round's prime, or the verdict):
-stages prime, arguments, prime, arguments, verdict for two rounds.
+stages arguments, prime, arguments, verdict for two rounds (the first fork comes before any call:
+no priming call there).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Map-reduce summarisation: summarise each paragraph of a stdlib docstring in parallel, then merge.
 
-DAG (fork-join): the shared prefix is primed once (stage 0), one map call per chunk (stage 1,
-all children of the prime), one reduce call joining them all (stage 2).
+DAG (fork-join): one map call per chunk (stage 0; the fork comes before any call, so no priming
+call: the branches share the prompt through the radix cache), one reduce call joining them all
+(stage 1).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sglang as sgl
 from programs.inputs import paragraphs, stdlib_doc
 
 KIND = "map_reduce"
-SHAPE = "prime -> len(chunks) maps -> reduce"
+SHAPE = "len(chunks) maps -> reduce"
 
 
 @sgl.function

@@ -1,7 +1,7 @@
 """Tree of thought for a HumanEval task: propose plans, expand each, rate them, write the best.
 
-DAG: prime (stage 0) -> ``width`` plans (stage 1) -> per plan a prime and ``width`` expansions
-(stages 2-3) -> per plan a rating ``select`` (a join of its expansions, itself a fork-join) ->
+DAG: ``width`` plans (stage 0; the first fork comes before any call, so no priming call) -> per
+plan a prime and ``width`` expansions (stages 1-2) -> per plan a rating ``select`` (a join of its expansions, itself a fork-join) ->
 the final answer joining every branch.
 """
 

@@ -24,13 +24,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="length model the analyzer starts from (tempo-sglang predictor seed)")
     parser.add_argument("--learn-lengths", action="store_true",
                         help="retrain the length model from finished requests while serving")
+    parser.add_argument("--policy-options", default=None, metavar="JSON",
+                        help='keyword arguments of the policy, e.g. \'{"step_choice": "tight"}\' for tempo')
     parser.set_defaults(func=run, accepts_extra=True)
 
 
 def run(args: argparse.Namespace) -> int:
     from tempo_sglang.launcher import server_command, server_env, stop_process_group
     from tempo_sglang.models import ModelError, resolve_model
-    from tempo_sglang.sglang.config import ANALYZER_ONLINE_ENV, LENGTH_MODEL_ENV
+    from tempo_sglang.sglang.config import (
+        ANALYZER_ONLINE_ENV,
+        LENGTH_MODEL_ENV,
+        POLICY_OPTIONS_ENV,
+        policy_options,
+    )
 
     try:
         model_path = resolve_model(args.model)
@@ -49,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
         env[LENGTH_MODEL_ENV] = str(args.length_model)
     if args.learn_lengths:
         env[ANALYZER_ONLINE_ENV] = "1"
+    if args.policy_options:
+        env[POLICY_OPTIONS_ENV] = args.policy_options
+        try:
+            policy_options(env)
+        except ValueError as exc:
+            print(f"tempo-sglang serve: {exc}", file=sys.stderr)
+            return 2
     process = subprocess.Popen(cmd, env=env, start_new_session=True)
 
     signal.signal(signal.SIGTERM, lambda *a: (stop_process_group(process), sys.exit(143)))

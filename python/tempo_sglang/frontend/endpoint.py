@@ -32,14 +32,19 @@ _ATTR = "_tempo"
 
 
 class StateTrack:
-    """Per-state bookkeeping: the state's program and the node ids its text depends on."""
+    """Per-state bookkeeping: the state's program and the node ids its text depends on.
 
-    __slots__ = ("program", "frontier", "base")
+    ``settled`` is False for a fresh state that has neither made a call nor been forked or joined:
+    its text may still be queued on SGLang's worker thread (see `TempoEndpoint.commit_lazy_operations`).
+    """
 
-    def __init__(self, program: ProgramContext, frontier: tuple[str, ...]):
+    __slots__ = ("program", "frontier", "base", "settled")
+
+    def __init__(self, program: ProgramContext, frontier: tuple[str, ...], settled: bool = False):
         self.program = program
         self.frontier = frontier
         self.base = frontier  # what the state started from (for joins)
+        self.settled = settled
 
 
 class _StampedSamplingParams(SglSamplingParams):
@@ -97,14 +102,15 @@ class TempoEndpoint(RuntimeEndpoint):
                 track = StateTrack(program, ())
             else:
                 track = StateTrack(program, program.completed_leaves())
-            setattr(s, _ATTR, track)
+            # the program thread and SGLang's worker thread may both get here first: keep one
+            track = vars(s).setdefault(_ATTR, track)
         return track
 
     def on_fork(self, parent: Any, children: list[Any]) -> None:
         """Forked states start from the parent's last calls, in the parent's program."""
         track = self.track(parent)
         for child in children:
-            setattr(child, _ATTR, StateTrack(track.program, track.frontier))
+            setattr(child, _ATTR, StateTrack(track.program, track.frontier, settled=True))
 
     def on_join(self, parent: Any, children: list[Any]) -> None:
         """After a join the parent depends on every branch's last calls (and its own newer ones)."""
@@ -116,6 +122,7 @@ class TempoEndpoint(RuntimeEndpoint):
         base = {n for c in children if getattr(c, _ATTR, None) is not None for n in getattr(c, _ATTR).base}
         merged.extend(n for n in track.frontier if n not in base)  # parent calls made after the fork
         track.frontier = tuple(dict.fromkeys(merged))
+        track.settled = True
 
     def _begin(self, s: Any, count: int) -> tuple[StateTrack, list[str], list[dict]]:
         track = self.track(s)
@@ -131,6 +138,7 @@ class TempoEndpoint(RuntimeEndpoint):
     def _end(track: StateTrack, nodes: list[str]) -> None:
         track.program.completed(nodes)
         track.frontier = tuple(nodes)
+        track.settled = True
 
     # ---- the requests -------------------------------------------------------------------------
     def generate(self, s, sampling_params):
@@ -159,7 +167,17 @@ class TempoEndpoint(RuntimeEndpoint):
         return result
 
     def commit_lazy_operations(self, s):
-        """Zero-token prefix priming (before a fork): a call of the state like any other."""
+        """Zero-token prefix priming before a fork: a call of the state like any other.
+
+        Stock SGLang primes only when the parent's text is already materialised by its worker
+        thread, which for a fresh state (a fork right after the prompt) is a race it usually loses,
+        so it usually sends nothing there. This endpoint decides without the race: a fresh state
+        (no call, fork or join yet) is not primed (its branches share the prefix through the radix
+        cache anyway); any other state is. A program's DAG is therefore the same on every run,
+        and no request is sent that stock SGLang would usually not send.
+        """
+        if not self.track(s).settled:
+            return
         self._generate_http_request(s, {"text": s.text_, "sampling_params": {"max_new_tokens": 0}})
 
     def fill_image(self, s):

@@ -27,11 +27,7 @@ def _wrap_fork(original):
     @functools.wraps(original)
     def fork(self, *args, **kwargs):
         backend = _tempo_backend(self)
-        if backend is not None:
-            # SGLang primes the shared prefix only if the parent's text is already materialised
-            # (a race with its worker thread); settle it so a program's DAG is deterministic.
-            self.sync()
-        children = original(self, *args, **kwargs)
+        children = original(self, *args, **kwargs)  # primes through the backend, then syncs
         if backend is not None:
             backend.on_fork(self, list(children))
         return children

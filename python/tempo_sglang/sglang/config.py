@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 POLICY_ENV = "TEMPO_SGLANG_POLICY"
 STOCK_POLICIES = ("fcfs", "lpm")  # SGLang's own schedulers: the plugin validates and reports only
 LENGTH_MODEL_ENV = "TEMPO_SGLANG_LENGTH_MODEL"  # a length model (.npz, `tempo-sglang predictor seed`)
 ANALYZER_ONLINE_ENV = "TEMPO_SGLANG_ANALYZER_ONLINE"  # "1": retrain from finished requests as they come
+POLICY_OPTIONS_ENV = "TEMPO_SGLANG_POLICY_OPTIONS"  # JSON object: keyword arguments of the policy
 COST_PROFILE_ENV = "TEMPO_SGLANG_COST_PROFILE"  # simulator profile (name or JSON path): the step-time prior
 _CPU_PROFILES = {"smollm2": "smollm2-135m-cpu", "tiny-llama": "tiny-llama-cpu"}
 
@@ -20,6 +22,22 @@ def enabled_policy() -> str | None:
     """The policy name the server was started with, or None when Tempo is not enabled."""
     value = os.environ.get(POLICY_ENV, "").strip()
     return value or None
+
+
+def policy_options(environ: dict | None = None) -> dict:
+    """Keyword arguments for the policy (``TEMPO_SGLANG_POLICY_OPTIONS``, a JSON object; {} if unset).
+
+    Raises ValueError on anything but a JSON object, so a typo stops the server at start-up."""
+    raw = (os.environ if environ is None else environ).get(POLICY_OPTIONS_ENV, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{POLICY_OPTIONS_ENV} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{POLICY_OPTIONS_ENV} must be a JSON object, got {raw!r}")
+    return value
 
 
 def length_model_path() -> str | None:

@@ -13,6 +13,7 @@ nothing) unless the server was started with Tempo enabled (``TEMPO_SGLANG_POLICY
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from tempo_sglang.sglang.config import enabled_policy
@@ -31,6 +32,7 @@ def _after_verify(result, sampling_params, *args, **kwargs):
     return result
 
 
+@functools.cache
 def _program_intake():
     """The tokenizer-process program registry (validates program DAGs at intake), if installed."""
     import importlib.util

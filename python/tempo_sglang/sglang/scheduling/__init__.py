@@ -103,8 +103,9 @@ def register_scheduling_hooks(policy: str) -> None:
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
     from tempo_sglang.core.registry import make_policy
+    from tempo_sglang.sglang.config import policy_options
 
-    make_policy(policy)  # fail at start-up, not at the first request, on an unknown name
+    make_policy(policy, **policy_options())  # fail at start-up, not at the first request, on a bad name
     _POLICY = policy
     for target, hook in HOOKS.items():
         HookRegistry.register(target, hook, HookType.AROUND)

@@ -16,6 +16,7 @@ from http import HTTPStatus
 
 from tempo_sglang.core.policy import Decision, EngineBudget
 from tempo_sglang.core.registry import make_policy
+from tempo_sglang.sglang.config import policy_options
 from tempo_sglang.sglang.scheduling.metrics import TempoMetrics
 from tempo_sglang.sglang.scheduling.parking import ParkingLot, preempt
 from tempo_sglang.sglang.scheduling.req_views import view_of
@@ -37,7 +38,7 @@ class TempoController:
             raise RuntimeError(f"tempo-sglang: policy {policy_name!r} needs the non-overlap scheduler; start "
                                "the server with --disable-overlap-schedule (tempo-sglang serve adds it)")
         self.policy_name = policy_name
-        self.policy = make_policy(policy_name)
+        self.policy = make_policy(policy_name, **policy_options())
         self.parking = ParkingLot()
         self.decision = Decision()
         self.admit_ok: set[str] = set()
