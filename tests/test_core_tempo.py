@@ -283,6 +283,14 @@ def test_program_calls_share_their_program_density_and_use_stage_deadlines():
     pol.schedule([a, b, c], [], budget)
     ec = pol.explain("c")
     assert abs(ec["t_rem"] - 59.5) < 1e-9 and ec["slack"] > 0
+    # the stage deadline sets the bandwidth need, not the admission slack (by default)
+    assert abs(eb["slack"] - (59.5 - eb["t_gen"])) < 1e-9
+    full = make_policy("tempo", stage_use="full")
+    full.schedule([a, b], [], budget)
+    assert abs(full.explain("b")["slack"] - (0.4 - eb["t_gen"])) < 1e-9
+    off = make_policy("tempo", stage_use="off")
+    off.schedule([a, b], [], budget)
+    assert abs(off.explain("b")["t_rem"] - 59.5) < 1e-9
 
 
 def test_admissions_respect_kv_growth_and_streams_are_not_parked_while_work_waits():

@@ -64,7 +64,7 @@ class TempoPolicy:
                  hol_block: bool = False, preempt_ratio: float = 2.0, urgency_steps: float = 50.0,
                  tbt_step_fraction: float = 0.75, chunk_efficiency: float = 2.0,
                  reserve_decay: float = 0.995, aside_slack_steps: float = 20.0, time_share: bool = True,
-                 step_choice: str = "gain", **_: Any):
+                 step_choice: str = "gain", stage_use: str = "rem", **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -87,7 +87,8 @@ class TempoPolicy:
         deadline call with more slack than this many decode steps may step aside for the step budget;
         time_share [True]: deadline calls decode only their share of the steps (parked in between)
         instead of every step once admitted; step_choice ["gain"]: which latency line sizes the batch,
-        the one with the most gain throughput (`stepchoice`), or "tight": always the tightest.
+        the one with the most gain throughput (`stepchoice`), or "tight": always the tightest;
+        stage_use ["rem"]: where a program call's stage deadline counts (`density.score`).
         """
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
@@ -106,6 +107,9 @@ class TempoPolicy:
         self.urgency_steps = float(urgency_steps)  # slack below this many decode steps is urgent
         self.tbt_step_fraction = float(tbt_step_fraction)
         self.step_choice = step_choice
+        if stage_use not in ("rem", "slack", "full", "off"):
+            raise ValueError(f"stage_use must be rem, slack, full or off, not {stage_use!r}")
+        self.stage_use = stage_use
         self.chunk_efficiency = float(chunk_efficiency)
         self.budgeter = StepBudgeter(time_share=bool(time_share), aside_slack_steps=float(aside_slack_steps),
                                      reserve_decay=float(reserve_decay))
@@ -199,7 +203,7 @@ class TempoPolicy:
 
     def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
         return score(self.store, idx, budget.now, budget.decode_step_time, budget.prefill_time_per_token,
-                     demote_bw=self.demote_bw, v_floor=self._v_floor)
+                     demote_bw=self.demote_bw, v_floor=self._v_floor, stage_use=self.stage_use)
 
     def _cheap_pass(self, ir: np.ndarray, budget: EngineBudget) -> Decision:
         decision = Decision(admit=list(self._admit))
