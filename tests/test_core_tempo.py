@@ -375,3 +375,14 @@ def test_prefill_budget_keeps_streams_on_their_due_line():
     assert misses == 0 and all(r.generated == 200 for r in streams)
     stalled, _ = run(honor=False)
     assert stalled > 0
+
+
+def test_a_stream_past_its_due_line_is_demoted_only_with_late_is_lost():
+    lat = TempoSLO(SLOClass.LATENCY, ttft_ms=1000, tbt_ms=100)
+    budget = EngineBudget(now=2.0, max_running=8, kv_free_tokens=10**6, token_budget=512, decode_step_time=0.01)
+
+    def late_stream():  # token 5 was due at 1.5 s; it is 2.0 s and the token is not out
+        return RequestView("late", lat, 0.0, 10, 100, prefilled=10, generated=5, length_bound=50)
+
+    assert "late" in make_policy("tempo", late_is_lost=True).schedule([], [late_stream()], budget).demote
+    assert "late" not in make_policy("tempo").schedule([], [late_stream()], budget).demote  # can catch up

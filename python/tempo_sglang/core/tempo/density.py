@@ -61,7 +61,7 @@ class Scores:
 
 def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
           demote_bw: float = 1.0, bound_slack: float = 3.0, latency_fast_fraction: float = 0.5,
-          v_floor: float | None = None, stage_use: str = "rem") -> Scores:
+          v_floor: float | None = None, stage_use: str = "rem", late_is_lost: bool = False) -> Scores:
     """Compute `Scores` for the slots ``idx``.
 
     ``v_floor`` (default ``v``): the fastest step time seen lately; hopelessness is judged with it, so
@@ -93,6 +93,8 @@ def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
     v_fast = np.minimum(v, latency_fast_fraction * tbt)
     lost_fast = np.where(~late, 0.0, np.ceil(-(slack_lat + v - v_fast) / np.maximum(tbt - v_fast, 1e-9)))
     lat_hopeless = (rem - lost_fast) <= 0
+    if late_is_lost:  # a token already past its due time fails the due line: the SLO is lost
+        lat_hopeless |= is_lat & (due_lat < now - v)
 
     # deadline / program: all or nothing by the (program) deadline; urgency from the stage deadline
     # a stage deadline that can no longer be kept gives way to the program's own deadline: the

@@ -64,7 +64,7 @@ class TempoPolicy:
                  hol_block: bool = False, preempt_ratio: float = 2.0, urgency_steps: float = 50.0,
                  tbt_step_fraction: float = 0.75, chunk_efficiency: float = 2.0,
                  reserve_decay: float = 0.995, aside_slack_steps: float = 20.0, time_share: bool = True,
-                 step_choice: str = "gain", stage_use: str = "rem", **_: Any):
+                 step_choice: str = "gain", stage_use: str = "rem", late_is_lost: bool = False, **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -110,6 +110,7 @@ class TempoPolicy:
         if stage_use not in ("rem", "slack", "full", "off"):
             raise ValueError(f"stage_use must be rem, slack, full or off, not {stage_use!r}")
         self.stage_use = stage_use
+        self.late_is_lost = bool(late_is_lost)
         self.chunk_efficiency = float(chunk_efficiency)
         self.budgeter = StepBudgeter(time_share=bool(time_share), aside_slack_steps=float(aside_slack_steps),
                                      reserve_decay=float(reserve_decay))
@@ -203,7 +204,8 @@ class TempoPolicy:
 
     def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
         return score(self.store, idx, budget.now, budget.decode_step_time, budget.prefill_time_per_token,
-                     demote_bw=self.demote_bw, v_floor=self._v_floor, stage_use=self.stage_use)
+                     demote_bw=self.demote_bw, v_floor=self._v_floor, stage_use=self.stage_use,
+                     late_is_lost=self.late_is_lost)
 
     def _cheap_pass(self, ir: np.ndarray, budget: EngineBudget) -> Decision:
         decision = Decision(admit=list(self._admit))

@@ -157,7 +157,7 @@ class TempoController:
             prefill_time_per_token=self.stats.prefill_time_per_token or DEFAULT_PREFILL_S_PER_TOKEN,
             kv_total_tokens=int(scheduler.max_total_num_tokens),
             decode_time_base=base, decode_time_per_request=per_request, decode_time_per_ctx_token=per_ctx,
-            prefill_step_overhead=base or self.stats.decode_step_time or 0.0)
+            prefill_step_overhead=self.stats.prefill_overhead or base or self.stats.decode_step_time or 0.0)
 
     def _apply_rejections(self, scheduler, decision: Decision) -> None:
         if not decision.reject:

@@ -62,6 +62,42 @@ class StepTimeFit:
 
 
 @dataclass
+class PrefillFit:
+    """Prefill step time ``overhead + per_token * tokens`` fitted online (exponentially weighted).
+
+    A prefill pass has a fixed cost of its own (larger than a decode step's on this CPU engine), so
+    dividing a step's time net of the *decode* base by its tokens overstates the per-token cost of
+    small chunks, which then shrinks the next chunk budget: a loop that ended in 32-token chunks
+    at an estimated 3.9 ms per token (true ~1.3 ms). Fitting both terms breaks it. Until the chunk
+    sizes seen vary enough to separate them (``min_spread`` tokens of standard deviation), the
+    overhead is taken as ``fallback_overhead`` and only the per-token cost is estimated.
+    """
+
+    decay: float = 0.98
+    min_spread: float = 24.0
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(5))  # w, x, y, xx, xy
+
+    def observe(self, tokens: int, seconds: float) -> None:
+        x = float(tokens)
+        self.sums = self.decay * self.sums + np.array([1.0, x, seconds, x * x, x * seconds])
+
+    def coefficients(self, fallback_overhead: float) -> tuple[float, float] | None:
+        """(overhead, per_token) seconds, or None before any prefill was seen."""
+        w, sx, sy, sxx, sxy = self.sums
+        if w <= 0 or sx <= 0:
+            return None
+        mx, my = sx / w, sy / w
+        var = sxx / w - mx * mx
+        if var >= self.min_spread ** 2:
+            slope = (sxy / w - mx * my) / var
+            overhead = my - slope * mx
+            if slope > 0 and overhead >= 0:
+                return overhead, slope
+        overhead = min(max(fallback_overhead, 0.0), my)
+        return overhead, max(my - overhead, 0.0) / mx
+
+
+@dataclass
 class ControllerStats:
     """Running figures: step times (EMA), scheduling pass time and counts."""
 
@@ -78,6 +114,8 @@ class ControllerStats:
     last_running: int = 0
     last_parked: int = 0
     step_fit: StepTimeFit = field(default_factory=StepTimeFit)
+    prefill_fit: PrefillFit = field(default_factory=PrefillFit)
+    prefill_overhead: float | None = None  # fixed seconds of a prefill pass (from `prefill_fit`)
 
     def record_pass(self, seconds: float, waiting: int, running: int, parked: int) -> None:
         self.passes += 1
@@ -96,14 +134,15 @@ class ControllerStats:
 
     def observe_prefill(self, seconds: float, tokens: int, min_tokens: int = 32,
                         fixed: float | None = None) -> None:
-        """Per-token prefill cost, net of the step's fixed cost ``fixed`` (default: one decode step)."""
+        """Prefill cost: a fixed cost per pass plus a cost per token (`PrefillFit`); ``fixed`` (default
+        one decode step) stands in for the fixed cost until chunk sizes vary enough to fit it."""
         self._step(seconds)
         if tokens < min_tokens:
             return
-        overhead = fixed if fixed is not None else (self.decode_step_time or 0.0)
-        per_token = max(0.0, seconds - overhead) / tokens
-        old = self.prefill_time_per_token
-        self.prefill_time_per_token = per_token if old is None else (1 - EMA) * old + EMA * per_token
+        self.prefill_fit.observe(tokens, seconds)
+        fit = self.prefill_fit.coefficients(fixed if fixed is not None else (self.decode_step_time or 0.0))
+        if fit is not None:
+            self.prefill_overhead, self.prefill_time_per_token = fit
 
     def share_of_step(self) -> float:
         return self.pass_time_total / self.step_time_total if self.step_time_total else 0.0
@@ -120,6 +159,7 @@ class ControllerStats:
             if self.step_time_total else 0.0,
             "decode_step_ms": round((self.decode_step_time or 0) * 1000, 2),
             "prefill_ms_per_token": round((self.prefill_time_per_token or 0) * 1000, 4),
+            "prefill_ms_overhead": round((self.prefill_overhead or 0) * 1000, 2),
             "decode_ms_base": round(self.step_fit.coefficients()[0] * 1000, 2),
             "decode_ms_per_request": round(self.step_fit.coefficients()[1] * 1000, 3),
             "decode_us_per_ctx_token": round(self.step_fit.coefficients()[2] * 1e6, 3),

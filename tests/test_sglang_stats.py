@@ -1,0 +1,36 @@
+"""The engine-speed figures the controller learns inside the server (no server needed)."""
+
+from __future__ import annotations
+
+import random
+
+from tempo_sglang.sglang.scheduling.stats import ControllerStats, PrefillFit, StepTimeFit
+
+
+def test_prefill_fit_separates_the_pass_overhead_from_the_per_token_cost():
+    rng = random.Random(0)
+    fit = PrefillFit()
+    for _ in range(200):
+        tokens = rng.choice([32, 48, 64, 96, 128, 512])
+        fit.observe(tokens, 0.15 + 0.0013 * tokens + rng.gauss(0.0, 0.005))
+    overhead, per_token = fit.coefficients(fallback_overhead=0.06)
+    assert abs(overhead - 0.15) < 0.01 and abs(per_token - 0.0013) < 0.0001
+
+
+def test_small_chunks_no_longer_inflate_the_per_token_cost():
+    """Net of the decode base alone, 32-token chunks with a 150 ms pass cost read as ~4 ms per token."""
+    stats = ControllerStats(step_fit=StepTimeFit(prior=(0.06, 0.003, 3e-5)))
+    for tokens in [512, 32, 40, 64, 32, 100, 32, 48, 256, 32] * 5:
+        stats.observe_prefill(0.15 + 0.0013 * tokens, tokens, fixed=0.06)
+    assert abs(stats.prefill_time_per_token - 0.0013) < 1e-4
+    assert abs(stats.prefill_overhead - 0.15) < 0.005
+    assert stats.snapshot()["prefill_ms_overhead"] == 150.0
+
+
+def test_without_spread_in_chunk_sizes_the_fallback_overhead_is_used():
+    fit = PrefillFit()
+    for _ in range(10):
+        fit.observe(64, 0.06 + 64 * 0.001)
+    overhead, per_token = fit.coefficients(fallback_overhead=0.06)
+    assert abs(overhead - 0.06) < 1e-9 and abs(per_token - 0.001) < 1e-9
+    assert PrefillFit().coefficients(0.06) is None
