@@ -151,6 +151,7 @@ class ControllerStats:
         """Figures for ``meta_info`` / metrics: pass time as a share of the engine's step time."""
         mean_pass = self.pass_time_total / self.passes if self.passes else 0.0
         mean_step = self.step_time_total / self.steps if self.steps else 0.0
+        base, per_request, per_ctx = self.step_fit.coefficients()  # one solve, not one per figure
         return {
             "sched_passes": self.passes,
             "sched_pass_ms_mean": round(mean_pass * 1000, 4),
@@ -160,9 +161,9 @@ class ControllerStats:
             "decode_step_ms": round((self.decode_step_time or 0) * 1000, 2),
             "prefill_ms_per_token": round((self.prefill_time_per_token or 0) * 1000, 4),
             "prefill_ms_overhead": round((self.prefill_overhead or 0) * 1000, 2),
-            "decode_ms_base": round(self.step_fit.coefficients()[0] * 1000, 2),
-            "decode_ms_per_request": round(self.step_fit.coefficients()[1] * 1000, 3),
-            "decode_us_per_ctx_token": round(self.step_fit.coefficients()[2] * 1e6, 3),
+            "decode_ms_base": round(base * 1000, 2),
+            "decode_ms_per_request": round(per_request * 1000, 3),
+            "decode_us_per_ctx_token": round(per_ctx * 1e6, 3),
             "parked_now": self.last_parked,
             "rejected": self.rejected,
             "demoted": self.demoted,
