@@ -134,18 +134,21 @@ def train_length_model(rate: float, duration: float, seed: int, out: Path) -> Pa
 
 
 def run_policy(policy: str, model: Path, plan, extra: list[str], log_dir: Path,
-               env: dict[str, str] | None = None) -> dict:
-    log = log_dir / f"server-{policy}.log"
+               env: dict[str, str] | None = None, tag: str = "") -> dict:
+    """Serve ``plan`` with one server under ``policy``; per-request detail in requests-<policy><tag>.jsonl."""
+    log = log_dir / f"server-{policy}{tag}.log"
     with ServerProcess(model_path=model, policy=policy, log_path=log, extra_args=extra, env=env or {}) as server:
         results, duration, sched = asyncio.run(drive(server.url, plan))
     summary = summarize([r.record for r in results], duration)
-    with open(log_dir / f"requests-{policy}.jsonl", "w") as fh:  # per-request detail
+    with open(log_dir / f"requests-{policy}{tag}.jsonl", "w") as fh:  # per-request detail
         for r in results:
             rec = r.record
             fh.write(json.dumps({"rid": rec.rid, "class": rec.slo.slo_class.value, "arrival": rec.arrival,
                                  "ttft": (rec.first_token_time - rec.arrival) if rec.first_token_time else None,
                                  "e2e": (rec.finish_time - rec.arrival) if rec.finish_time else None,
                                  "tokens": rec.output_len, "status": rec.status, "demoted": rec.demoted,
+                                 "tempo": r.tempo_view,
+                                 "token_offsets": [round(t - rec.arrival, 3) for t in rec.token_times],
                                  "gaps_max": max((b - a for a, b in zip(rec.token_times, rec.token_times[1:], strict=False)),
                                                  default=0.0)}) + "\n")
     summary["scheduler"] = sched
@@ -195,7 +198,7 @@ def main() -> None:
     if args.be_rate > 0:
         be_plan = make_requests(args.be_rate / factor, args.duration * factor, args.seed + 1, best_effort_only=True)
         for policy in ("fcfs", "tempo"):
-            summary = run_policy(policy, model, be_plan, [], out)
+            summary = run_policy(policy, model, be_plan, [], out, tag="-best-effort")
             summary["workload"] = "best_effort_saturation"
             rows.append(summary)
             print(f"{policy:>9} best effort: output throughput {summary['output_throughput']:.1f} tok/s", flush=True)

@@ -83,3 +83,30 @@ def test_step_choice_caps_only_when_the_kept_lines_earn_more():
     # only the ``sizing`` rows may set a cap; without a step-time model nothing does
     assert best_step_budget(intervals, per_token, costs, budget, sizing=np.zeros(40, dtype=bool)) is None
     assert best_step_budget(intervals, per_token, costs, _budget(per_request=0.0)) is None
+
+
+def test_interval_ratio_and_line_reserve_make_a_deadline_call_decode_sooner():
+    """A call that gets one token per decode step *plus* the prefill passes in between has less slack
+    to give away, and a call behind its line is paced to the line's end, not to its due time."""
+    from tempo_sglang.core.tempo.batchsize import decode_shares, dp_line, spare_slack
+    from tempo_sglang.core.tempo.density import score
+    from tempo_sglang.core.tempo.store import ViewStore
+
+    slo = TempoSLO(slo_class=SLOClass.DEADLINE, deadline_ms=50_000)
+    view = RequestView(rid="d", slo=slo, arrival=0.0, prompt_len=64, max_new_tokens=512, prefilled=64,
+                       generated=10, length_bound=100)
+    store = ViewStore()
+    ir, _iw, _ = store.sync([], [view], True)
+    sc = score(store, ir, now=30.0, v=0.1, p=1e-3)
+    lines = dp_line(sc, store, ir, now=30.0, margin=0.2)
+    assert lines.ahead[0] < 0 and abs(lines.reserve[0] - 10.0) < 1e-9  # 20% of the 50 s window
+    flat = EngineBudget(now=30.0, max_running=8, kv_free_tokens=10**6, token_budget=512, decode_step_time=0.1)
+    slowed = EngineBudget(now=30.0, max_running=8, kv_free_tokens=10**6, token_budget=512, decode_step_time=0.1,
+                          decode_interval=0.25)
+    assert slowed.interval_ratio == 2.5 and flat.interval_ratio == 1.0
+    # 20 s left, 90 tokens: slack 11 s; less the 10 s reserve; less 90 x 0.15 s between decode steps
+    assert abs(spare_slack(sc, lines, flat)[0] - 1.0) < 1e-6
+    assert abs(spare_slack(sc, lines, slowed)[0] - (1.0 - 13.5)) < 1e-6
+    no_reserve = decode_shares(sc, 1, lines.tbt, lines.ahead, 0.1, 1e-3)
+    reserved = decode_shares(sc, 1, lines.tbt, lines.ahead, 0.1, 1e-3, lines.reserve)
+    assert reserved[0] > no_reserve[0]  # 90 tokens in 10 s, not in 20 s

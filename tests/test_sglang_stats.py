@@ -34,3 +34,18 @@ def test_without_spread_in_chunk_sizes_the_fallback_overhead_is_used():
     overhead, per_token = fit.coefficients(fallback_overhead=0.06)
     assert abs(overhead - 0.06) < 1e-9 and abs(per_token - 0.001) < 1e-9
     assert PrefillFit().coefficients(0.06) is None
+
+
+def test_decode_interval_counts_the_prefill_passes_between_decode_steps_not_idle_time():
+    stats = ControllerStats()
+    t = 100.0
+    for k in range(200):  # 0.1 s decode steps, a 0.2 s prefill pass after every second one
+        t += 0.1 + (0.2 if k % 2 else 0.0)
+        stats.observe_decode_end(t)
+    assert abs(stats.decode_interval - 0.2) < 0.02  # (0.1 + 0.3) / 2 per token
+    stats.engine_idle()  # nothing running for a while: the gap is not a token interval
+    stats.observe_decode_end(t + 5.0)
+    assert abs(stats.decode_interval - 0.2) < 0.02
+    stats.observe_decode_end(t + 5.0 + 30.0)  # far past MAX_INTERVAL_S: ignored too
+    assert abs(stats.decode_interval - 0.2) < 0.02
+    assert stats.snapshot()["decode_interval_ms"] > 150

@@ -47,6 +47,16 @@ class EngineBudget:
     # fixed seconds of a step that computes prompt tokens apart from the decodes (an engine that runs
     # prefill chunks as their own forward passes); 0 when prefill rides inside the decode step
     prefill_step_overhead: float = 0.0
+    # seconds between a request's consecutive tokens when it decodes every step: the decode step plus
+    # the prefill passes and host work that run between two decode steps (0: same as decode_step_time)
+    decode_interval: float = 0.0
+
+    @property
+    def interval_ratio(self) -> float:
+        """How much longer a decoding request waits per token than one decode step takes (>= 1)."""
+        if self.decode_interval <= 0 or self.decode_step_time <= 0:
+            return 1.0
+        return max(1.0, self.decode_interval / self.decode_step_time)
 
 
 @dataclass

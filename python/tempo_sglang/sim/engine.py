@@ -64,7 +64,8 @@ class SimEngine(EngineState):
                                                                  self._decode_ctx()),
                             prefill_time_per_token=c[1] + c[2] * 512, kv_total_tokens=self.kv_capacity,
                             decode_time_base=c[0], decode_time_per_request=c[1] + c[4],
-                            decode_time_per_ctx_token=c[3], prefill_step_overhead=0.0 if self.mixed else c[0])
+                            decode_time_per_ctx_token=c[3], prefill_step_overhead=0.0 if self.mixed else c[0],
+                            decode_interval=self.interval.seconds)
 
     def _schedule(self) -> None:
         step = self.log.n
@@ -182,6 +183,8 @@ class SimEngine(EngineState):
         dur = self.cost.step_time([(take, r.prefill_ctx) for r, take in alloc], n_dec, self._decode_ctx())
         self.now += dur
         self.log.append(self.now)
+        if n_dec or paused:  # a mixed step decodes too; a separate prefill pass only delays the decoders
+            self.interval.add(dur, 1 if n_dec else 0)
         self._dec_ctx += n_dec
         self.kv_used += n_dec
         for req, take in alloc:
@@ -225,6 +228,7 @@ class SimEngine(EngineState):
         m = np.arange(1, n + 1, dtype=float)
         ends = self.now + m * t0 + slope * m * (m - 1) / 2.0
         self.log.extend(ends)
+        self.interval.add(float(ends[-1]) - self.now, n)
         self.now = float(ends[-1])
         self._dec_ctx = ctx + n * n_dec
         self.kv_used += n * n_dec

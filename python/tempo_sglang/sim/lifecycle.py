@@ -12,6 +12,23 @@ from tempo_sglang.workloads.items import WorkItem
 from tempo_sglang.workloads.release import ProgramReleaser
 
 
+class DecodeInterval:
+    """Seconds between consecutive decode steps (decayed mean over steps): the decode step plus any
+    prefill pass that pauses the decoders in between. The plugin measures the same on the real engine."""
+
+    def __init__(self, decay: float = 0.95) -> None:
+        self.decay, self.time, self.steps = decay, 0.0, 0.0
+
+    def add(self, seconds: float, steps: int) -> None:
+        """``steps`` decode steps (0: a pass that only delayed them) took ``seconds`` in all."""
+        d = self.decay ** steps
+        self.time, self.steps = self.time * d + seconds, self.steps * d + steps
+
+    @property
+    def seconds(self) -> float:
+        return self.time / self.steps if self.steps > 0 else 0.0
+
+
 class EngineState:
     """Queues, KV accounting, arrivals and the life cycle of requests (`SimEngine` adds the loop)."""
 
@@ -47,6 +64,7 @@ class EngineState:
         self.records: dict[str, RequestRecord] = {}
         self.kv_used = 0
         self.prefill_budget: int | None = None
+        self.interval = DecodeInterval()  # what a decoding request waits per token, as the plugin measures
         self.stats = {"schedule_calls": 0, "steps": 0, "preemptions": 0, "retractions": 0, "forced": 0,
                       "rejected": 0, "demoted": 0}
         self._pending: list = []  # (time, seq, WorkItem)

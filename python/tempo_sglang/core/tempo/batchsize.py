@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,18 +38,28 @@ from tempo_sglang.core.tempo.density import Scores
 from tempo_sglang.core.tempo.store import BE, DL, LAT, PROG, ViewStore
 
 
-def dp_line(sc: Scores, store: ViewStore, idx: np.ndarray, now: float,
-            margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """(line_tbt, ahead): each row's line pace and the seconds it is ahead of its line (NaN where the
-    row is not a deadline/program call with an analyzer bound). The line ends ``margin`` of the
-    request's window before its due time, so a call on its line finishes with that much to spare."""
+class Lines(NamedTuple):
+    """Per-row line of the deadline and program calls with an analyzer bound (NaN for other rows)."""
+
+    tbt: np.ndarray  # seconds per token on the line
+    ahead: np.ndarray  # seconds the row is ahead of its line (negative: behind)
+    reserve: np.ndarray  # seconds before the due time the line ends (0 for other rows)
+
+
+def dp_line(sc: Scores, store: ViewStore, idx: np.ndarray, now: float, margin: float = 0.1) -> Lines:
+    """Each deadline/program call's line: its remaining tokens spread evenly until ``margin`` of its
+    window (arrival to due time) before the due time, so a call on its line finishes with that much
+    to spare for step-time error. A call behind its line is paced to the same end (`decode_shares`)
+    and steps aside only with more slack than the reserve (`StepBudgeter.aside`)."""
     dp = ((sc.cls == DL) | (sc.cls == PROG)) & store.informed[idx] & np.isfinite(sc.t_rem)
     total = store.gen[idx] + sc.rem
-    window = (1.0 - margin) * (now + sc.t_rem - store.arrival[idx])
+    span = now + sc.t_rem - store.arrival[idx]
+    window = (1.0 - margin) * span
     line_tbt = np.where(dp, window / np.maximum(total, 1.0), np.nan)
     line_end = store.arrival[idx] + window
     ahead = np.where(dp, (line_end - now) - sc.rem * line_tbt, np.nan)
-    return line_tbt, ahead
+    reserve = np.where(dp, np.maximum(margin * span, 0.0), 0.0)
+    return Lines(line_tbt, ahead, reserve)
 
 
 def served_intervals(sc: Scores, store: ViewStore, idx: np.ndarray, served: np.ndarray,
@@ -68,12 +79,14 @@ def served_intervals(sc: Scores, store: ViewStore, idx: np.ndarray, served: np.n
 
 
 def decode_shares(sc: Scores, idx_size: int, line_tbt: np.ndarray, ahead: np.ndarray, v: float,
-                  prefill_time_per_token: float) -> np.ndarray:
-    """Share of the decode steps each row needs (1 for streams, best effort and unbounded calls)."""
+                  prefill_time_per_token: float, reserve: np.ndarray | None = None) -> np.ndarray:
+    """Share of the decode steps each row needs (1 for streams, best effort and unbounded calls); a
+    call behind its line needs its remaining tokens by its line's end (``reserve`` before its due)."""
     share = np.ones(idx_size)
     dp = ~np.isnan(line_tbt)
     if dp.any():
-        left = np.maximum(sc.t_rem[dp] - sc.pf_rem[dp] * prefill_time_per_token, 1e-9)
+        held = reserve[dp] if reserve is not None else 0.0
+        left = np.maximum(sc.t_rem[dp] - sc.pf_rem[dp] * prefill_time_per_token - held, 1e-9)
         behind = v * np.maximum(sc.rem[dp], 1.0) / left
         on_line = v / np.maximum(line_tbt[dp], 1e-9)
         share[dp] = np.clip(np.where(ahead[dp] >= 0, on_line, behind), 0.0, 1.0)
@@ -142,6 +155,16 @@ def step_aside(ahead: np.ndarray, slack: np.ndarray, cls: np.ndarray, costs: np.
     return rows[:k]
 
 
+def spare_slack(sc: Scores, lines: Lines, budget: EngineBudget) -> np.ndarray:
+    """Slack a time-shared call can give away: its slack less its line's reserve and less the time the
+    steps *between* decode steps add to its remaining tokens (``Scores.slack`` counts one decode step
+    per token; on an engine that runs prefill passes in between a token takes `interval_ratio` x that,
+    measured). Parking a call on the plain slack makes it finish just in time on paper, late in fact."""
+    between = np.where(np.isnan(lines.tbt), 0.0,
+                       sc.rem * budget.decode_step_time * (budget.interval_ratio - 1.0))
+    return sc.slack - lines.reserve - between
+
+
 @dataclass
 class StepBudgeter:
     """Admission and stepping aside under a step budget, with the latency load seen lately.
@@ -157,15 +180,18 @@ class StepBudgeter:
     reserve: float = 0.0  # step seconds the latency load took lately (decaying maximum)
 
     def admit(self, order: np.ndarray, sc: Scores, store: ViewStore, idx: np.ndarray, n_running: int,
-              waiting_served: np.ndarray, line_tbt: np.ndarray, ahead: np.ndarray, v: float,
+              waiting_served: np.ndarray, lines: Lines, v: float,
               budget: EngineBudget, step_seconds: float, horizon: float) -> np.ndarray:
         """The rows of ``order`` whose decode shares x costs fit the step budget (`fit_shares`)."""
         n_r = n_running
+        ahead = lines.ahead
         v_cap = max(v, step_seconds + budget.decode_time_base)  # steps run up to the budget under the cap
-        shares = decode_shares(sc, idx.size, line_tbt, ahead, v_cap, budget.prefill_time_per_token) \
+        shares = decode_shares(sc, idx.size, lines.tbt, ahead, v_cap * budget.interval_ratio,
+                               budget.prefill_time_per_token, lines.reserve) \
             if self.time_share else np.ones(idx.size)
         weight = shares * request_costs(store, idx, budget, growth=sc.rem)
-        flexible = ((~np.isnan(ahead[:n_r]) & (sc.slack[:n_r] > self.aside_slack_steps * v)) |
+        spare = spare_slack(sc, lines, budget)[:n_r]
+        flexible = ((~np.isnan(ahead[:n_r]) & (spare > self.aside_slack_steps * v)) |
                     (sc.cls[:n_r] == BE)) & self.time_share  # what may step aside for urgent work
         lat_now = float(weight[:n_r][sc.cls[:n_r] == LAT].sum())
         lat_wait = float(weight[waiting_served & (sc.cls == LAT)].sum())
@@ -176,10 +202,12 @@ class StepBudgeter:
         calm_room = room - max(0.0, self.reserve - lat_now)
         return fit_shares(order, weight, calm_room, urgent, float(weight[:n_r][flexible].sum()) + room - calm_room)
 
-    def aside(self, sc: Scores, ahead: np.ndarray, costs: np.ndarray, admitted: np.ndarray, n_running: int,
-              gone: np.ndarray, v: float, step_seconds: float) -> np.ndarray:
-        """Running rows to park so the decoders (less the ``gone`` ones, plus ``admitted``) fit."""
+    def aside(self, sc: Scores, lines: Lines, costs: np.ndarray, admitted: np.ndarray, n_running: int,
+              gone: np.ndarray, budget: EngineBudget, step_seconds: float) -> np.ndarray:
+        """Running rows to park so the decoders (less the ``gone`` ones, plus ``admitted``) fit; a call
+        steps aside only with more `spare_slack` than ``aside_slack_steps`` decode steps."""
         if not self.time_share:
             return np.empty(0, dtype=np.int64)
         over = float(costs[:n_running][~gone].sum() + costs[admitted].sum()) - step_seconds
-        return step_aside(ahead, sc.slack, sc.cls, costs, n_running, over, self.aside_slack_steps * v)
+        return step_aside(lines.ahead, spare_slack(sc, lines, budget), sc.cls, costs, n_running, over,
+                          self.aside_slack_steps * max(budget.decode_step_time, 1e-6))

@@ -64,7 +64,8 @@ class TempoPolicy:
                  hol_block: bool = False, preempt_ratio: float = 2.0, urgency_steps: float = 50.0,
                  tbt_step_fraction: float = 0.75, chunk_efficiency: float = 2.0,
                  reserve_decay: float = 0.995, aside_slack_steps: float = 20.0, time_share: bool = True,
-                 step_choice: str = "gain", stage_use: str = "rem", late_is_lost: bool = False, **_: Any):
+                 step_choice: str = "gain", stage_use: str = "rem", late_is_lost: bool = False,
+                 line_margin: float = 0.1, **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -88,7 +89,9 @@ class TempoPolicy:
         time_share [True]: deadline calls decode only their share of the steps (parked in between)
         instead of every step once admitted; step_choice ["gain"]: which latency line sizes the batch,
         the one with the most gain throughput (`stepchoice`), or "tight": always the tightest;
-        stage_use ["rem"]: where a program call's stage deadline counts (`density.score`).
+        stage_use ["rem"]: where a program call's stage deadline counts (`density.score`);
+        line_margin [0.1]: share of a deadline call's window (arrival to due) its time-shared line
+        ends before the due time, the reserve for step-time error (`batchsize.dp_line`).
         """
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
@@ -111,6 +114,9 @@ class TempoPolicy:
             raise ValueError(f"stage_use must be rem, slack, full or off, not {stage_use!r}")
         self.stage_use = stage_use
         self.late_is_lost = bool(late_is_lost)
+        if not 0.0 <= float(line_margin) < 1.0:
+            raise ValueError(f"line_margin must be in [0, 1), not {line_margin!r}")
+        self.line_margin = float(line_margin)
         self.chunk_efficiency = float(chunk_efficiency)
         self.budgeter = StepBudgeter(time_share=bool(time_share), aside_slack_steps=float(aside_slack_steps),
                                      reserve_decay=float(reserve_decay))
@@ -228,7 +234,8 @@ class TempoPolicy:
 
         # batch size: the slots, or fewer when a bigger batch would slow latency streams off their line
         v = max(budget.decode_step_time, 1e-6)
-        line_tbt, ahead = dp_line(sc, st, idx, now)
+        lines = dp_line(sc, st, idx, now, self.line_margin)
+        line_tbt = lines.tbt
         served = alive & (sc.gain > 0)
         costs = request_costs(st, idx, budget)
         step_s = step_seconds(sc, st, idx, served, costs, line_tbt, budget, self.tbt_step_fraction,
@@ -265,7 +272,7 @@ class TempoPolicy:
                     budget.kv_total_tokens <= 0 or need[head] <= budget.kv_total_tokens):
                 order = np.array([head], dtype=np.int64)
         if capped:  # the step budget, in decode shares x costs, limits admission, not request slots
-            order = self.budgeter.admit(order, sc, st, idx, n_r, is_wait & served, line_tbt, ahead, v, budget,
+            order = self.budgeter.admit(order, sc, st, idx, n_r, is_wait & served, lines, v, budget,
                                         step_s, horizon)
             free = order.size
         fits = np.zeros(idx.size, dtype=bool)
@@ -287,7 +294,7 @@ class TempoPolicy:
         self._aside = []
         if capped:  # the decoders would overrun the step budget: calls with slack step aside
             gone = np.isin(st.rids[idx[:n_r]], decision.preempt)
-            aside = self.budgeter.aside(sc, ahead, costs, order, n_r, gone, v, step_s)
+            aside = self.budgeter.aside(sc, lines, costs, order, n_r, gone, budget, step_s)
             self._aside = st.rids[idx[aside]].tolist()
         self._urgent_waiting = bool(np.any(sc.slack[sel_w] < horizon)) if sel_w.size else False
         self._pending_prefill = float(sc.pf_rem[alive].sum())

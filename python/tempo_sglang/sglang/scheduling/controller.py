@@ -61,6 +61,8 @@ class TempoController:
             arriving = [r for r in last_batch.reqs if not r.finished() and r is not scheduler.chunked_req]
         running_reqs = [r for r in running_batch.reqs if not r.finished()] + arriving
         parked_reqs = list(self.parking.reqs.values())
+        if not running_reqs and not parked_reqs:
+            self.stats.engine_idle()
         waiting = [self._view(r) for r in waiting_reqs]
         running = [self._view(r) for r in running_reqs + parked_reqs]
         budget = self._budget(scheduler, now)
@@ -105,6 +107,7 @@ class TempoController:
             if not context:
                 context = sum(len(r.origin_input_ids) + len(r.output_ids) for r in batch.reqs)
             self.stats.observe_decode(elapsed, batch.batch_size(), int(context))
+            self.stats.observe_decode_end(time.time())
         elif mode.is_extend():
             self.stats.observe_prefill(elapsed, int(getattr(batch, "extend_num_tokens", 0) or 0),
                                        fixed=self.stats.step_fit.coefficients()[0] or None)
@@ -157,7 +160,8 @@ class TempoController:
             prefill_time_per_token=self.stats.prefill_time_per_token or DEFAULT_PREFILL_S_PER_TOKEN,
             kv_total_tokens=int(scheduler.max_total_num_tokens),
             decode_time_base=base, decode_time_per_request=per_request, decode_time_per_ctx_token=per_ctx,
-            prefill_step_overhead=self.stats.prefill_overhead or base or self.stats.decode_step_time or 0.0)
+            prefill_step_overhead=self.stats.prefill_overhead or base or self.stats.decode_step_time or 0.0,
+            decode_interval=self.stats.decode_interval or 0.0)
 
     def _apply_rejections(self, scheduler, decision: Decision) -> None:
         if not decision.reject:

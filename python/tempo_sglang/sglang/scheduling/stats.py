@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 EMA = 0.2
+INTERVAL_EMA = 0.05  # decode intervals mix decode-only stretches with prefill bursts: average longer
+MAX_INTERVAL_S = 10.0  # a longer gap between decode steps is idle time, not service
 FIT_DECAY = 0.995  # weight of an older decode observation in the step-time fit (half-life ~140 steps)
 MIN_STEPS = 20  # decode steps seen before the fit is trusted
 CTX_SCALE = 1000.0  # context tokens are fitted per thousand (keeps the normal equations balanced)
@@ -116,6 +118,8 @@ class ControllerStats:
     step_fit: StepTimeFit = field(default_factory=StepTimeFit)
     prefill_fit: PrefillFit = field(default_factory=PrefillFit)
     prefill_overhead: float | None = None  # fixed seconds of a prefill pass (from `prefill_fit`)
+    decode_interval: float | None = None  # wall seconds between consecutive decode steps (EMA)
+    last_decode_end: float | None = None  # wall clock at the end of the last decode step
 
     def record_pass(self, seconds: float, waiting: int, running: int, parked: int) -> None:
         self.passes += 1
@@ -131,6 +135,19 @@ class ControllerStats:
         self.step_fit.observe(batch_size, seconds, context)
         old = self.decode_step_time
         self.decode_step_time = seconds if old is None else (1 - EMA) * old + EMA * seconds
+
+    def observe_decode_end(self, now: float) -> None:
+        """The wall time between this decode step's end and the previous one's is what a request
+        decoding every step waits per token: the step plus the prefill passes and host work between."""
+        last, self.last_decode_end = self.last_decode_end, now
+        if last is None or not 0.0 < now - last <= MAX_INTERVAL_S:
+            return
+        old = self.decode_interval
+        self.decode_interval = now - last if old is None else (1 - INTERVAL_EMA) * old + INTERVAL_EMA * (now - last)
+
+    def engine_idle(self) -> None:
+        """Nothing is decoding: the next gap between decode steps is idle time, not a token interval."""
+        self.last_decode_end = None
 
     def observe_prefill(self, seconds: float, tokens: int, min_tokens: int = 32,
                         fixed: float | None = None) -> None:
@@ -159,6 +176,7 @@ class ControllerStats:
             "sched_share_of_step": round(self.pass_time_total / self.step_time_total, 5)
             if self.step_time_total else 0.0,
             "decode_step_ms": round((self.decode_step_time or 0) * 1000, 2),
+            "decode_interval_ms": round((self.decode_interval or 0) * 1000, 2),
             "prefill_ms_per_token": round((self.prefill_time_per_token or 0) * 1000, 4),
             "prefill_ms_overhead": round((self.prefill_overhead or 0) * 1000, 2),
             "decode_ms_base": round(base * 1000, 2),
