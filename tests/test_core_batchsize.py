@@ -27,8 +27,11 @@ def _waiting(n: int, slo: TempoSLO) -> list[RequestView]:
 def test_latency_streams_cap_admissions_when_the_step_grows_with_the_batch():
     # each stream may take (2 s TTFT + 63 x 100 ms) / 64 tokens = 130 ms per token; 0.75 of that less the
     # 20 ms base leaves 77 ms for the requests' costs: 7 requests at 10 ms each
-    capped = TempoPolicy().schedule(_waiting(20, LATENCY), [], _budget(per_request=0.01))
+    capped = TempoPolicy(latency_overdraft=0.0).schedule(_waiting(20, LATENCY), [], _budget(per_request=0.01))
     assert len(capped.admit) == 7
+    # latency arrivals may overdraw the 97.5 ms step by a third (32 ms): 3 more
+    overdrawn = TempoPolicy().schedule(_waiting(20, LATENCY), [], _budget(per_request=0.01))
+    assert len(overdrawn.admit) == 10
     flat = TempoPolicy().schedule(_waiting(20, LATENCY), [], _budget(per_request=0.0))
     assert len(flat.admit) == 20  # a flat step time (a GPU below its knee): the slots are the limit
 
@@ -110,3 +113,12 @@ def test_interval_ratio_and_line_reserve_make_a_deadline_call_decode_sooner():
     no_reserve = decode_shares(sc, 1, lines.tbt, lines.ahead, 0.1, 1e-3)
     reserved = decode_shares(sc, 1, lines.tbt, lines.ahead, 0.1, 1e-3, lines.reserve)
     assert reserved[0] > no_reserve[0]  # 90 tokens in 10 s, not in 20 s
+
+
+def test_a_latency_arrival_may_overdraw_the_step_budget_when_allowed():
+    order = np.array([0, 1])
+    weight = np.array([0.02, 0.02])
+    urgent = np.array([True, True])
+    assert fit_shares(order, weight, 0.01, urgent, 0.0).size == 0
+    overdraft = np.array([0.015, 0.0])  # row 0 is a latency request, row 1 a deadline call
+    assert fit_shares(order, weight, 0.01, urgent, 0.0, overdraft).tolist() == [0]

@@ -23,6 +23,15 @@ keeping their KV; best effort first, then the calls with the most slack) and com
 slack shrinks (`step_aside`): the streams' due lines come first while a call can still make its
 deadline, and a call whose slack is gone decodes every step. Admission weighs each request at its final context (it grows as it decodes).
 Latency streams, best effort and calls without a bound count as one full share.
+
+Two things keep time-shared calls from finishing just in time on paper and late in fact (measured on
+the CPU engine: every call 2-17 s past its deadline): a line ends a *reserve* (``margin`` of the
+call's window) before the due time, a call behind its line is paced to that end, and a call steps
+aside only with slack beyond the reserve *and* beyond what the steps between decode steps add to its
+remaining tokens (`spare_slack`, from the engine's measured `EngineBudget.decode_interval`). And a
+latency arrival may overdraw the step budget a little (``latency_overdraft``): the budget keeps a
+quarter of the tightest interval for prefill, and a stream admitted into part of it keeps its line,
+while one left waiting behind committed deadline calls loses its first token.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ class Lines(NamedTuple):
     reserve: np.ndarray  # seconds before the due time the line ends (0 for other rows)
 
 
-def dp_line(sc: Scores, store: ViewStore, idx: np.ndarray, now: float, margin: float = 0.1) -> Lines:
+def dp_line(sc: Scores, store: ViewStore, idx: np.ndarray, now: float, margin: float = 0.25) -> Lines:
     """Each deadline/program call's line: its remaining tokens spread evenly until ``margin`` of its
     window (arrival to due time) before the due time, so a call on its line finishes with that much
     to spare for step-time error. A call behind its line is paced to the same end (`decode_shares`)
@@ -126,12 +135,13 @@ def slots_within(step_seconds: float | None, costs: np.ndarray, max_running: int
 
 
 def fit_shares(order: np.ndarray, weight: np.ndarray, capacity: float, urgent: np.ndarray,
-               flexible: float) -> np.ndarray:
+               flexible: float, overdraft: np.ndarray | None = None) -> np.ndarray:
     """Rows of ``order`` admitted in order while their ``weight`` fits ``capacity`` (others skip); an
-    ``urgent`` row may also use ``flexible`` seconds (running calls that can step aside)."""
+    ``urgent`` row may also use ``flexible`` seconds (running calls that can step aside), and a row
+    its ``overdraft`` seconds beyond the capacity."""
     keep = []
     for row in order.tolist():
-        room = capacity + (flexible if urgent[row] else 0.0)
+        room = capacity + (flexible if urgent[row] else 0.0) + (overdraft[row] if overdraft is not None else 0.0)
         if weight[row] <= room + 1e-12:
             keep.append(row)
             capacity -= weight[row]
@@ -171,12 +181,16 @@ class StepBudgeter:
 
     ``time_share``: deadline calls decode their share of the steps (else every step once admitted);
     ``aside_slack_steps``: a call with more slack than this many decode steps may step aside;
-    ``reserve_decay``: per full pass, how fast the remembered latency load fades.
+    ``reserve_decay``: per full pass, how fast the remembered latency load fades;
+    ``latency_overdraft``: a latency request may be admitted although the step then runs this share
+    longer than the budget (the budget keeps ``1 - fraction`` of the tightest interval for prefill; a
+    stream admitted into part of that keeps its line, one left waiting loses its first token).
     """
 
     time_share: bool = True
     aside_slack_steps: float = 20.0
     reserve_decay: float = 0.995
+    latency_overdraft: float = 0.0
     reserve: float = 0.0  # step seconds the latency load took lately (decaying maximum)
 
     def admit(self, order: np.ndarray, sc: Scores, store: ViewStore, idx: np.ndarray, n_running: int,
@@ -200,7 +214,9 @@ class StepBudgeter:
         urgent = (sc.slack < horizon) | (sc.cls == LAT)
         room = step_seconds - float(weight[:n_r].sum())
         calm_room = room - max(0.0, self.reserve - lat_now)
-        return fit_shares(order, weight, calm_room, urgent, float(weight[:n_r][flexible].sum()) + room - calm_room)
+        overdraft = np.where(sc.cls == LAT, self.latency_overdraft * (step_seconds + budget.decode_time_base), 0.0)
+        return fit_shares(order, weight, calm_room, urgent, float(weight[:n_r][flexible].sum()) + room - calm_room,
+                          overdraft)
 
     def aside(self, sc: Scores, lines: Lines, costs: np.ndarray, admitted: np.ndarray, n_running: int,
               gone: np.ndarray, budget: EngineBudget, step_seconds: float) -> np.ndarray:

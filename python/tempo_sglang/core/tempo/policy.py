@@ -65,7 +65,7 @@ class TempoPolicy:
                  tbt_step_fraction: float = 0.75, chunk_efficiency: float = 2.0,
                  reserve_decay: float = 0.995, aside_slack_steps: float = 20.0, time_share: bool = True,
                  step_choice: str = "gain", stage_use: str = "rem", late_is_lost: bool = False,
-                 line_margin: float = 0.1, **_: Any):
+                 line_margin: float = 0.25, latency_overdraft: float = 0.33, **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -90,8 +90,9 @@ class TempoPolicy:
         instead of every step once admitted; step_choice ["gain"]: which latency line sizes the batch,
         the one with the most gain throughput (`stepchoice`), or "tight": always the tightest;
         stage_use ["rem"]: where a program call's stage deadline counts (`density.score`);
-        line_margin [0.1]: share of a deadline call's window (arrival to due) its time-shared line
-        ends before the due time, the reserve for step-time error (`batchsize.dp_line`).
+        line_margin [0.25]: share of a deadline call's window (arrival to due) its time-shared line
+        ends before the due time, the reserve for step-time error (`batchsize.dp_line`);
+        latency_overdraft [0.33]: share of the decode step budget a latency arrival may overdraw (`StepBudgeter`).
         """
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
@@ -119,7 +120,8 @@ class TempoPolicy:
         self.line_margin = float(line_margin)
         self.chunk_efficiency = float(chunk_efficiency)
         self.budgeter = StepBudgeter(time_share=bool(time_share), aside_slack_steps=float(aside_slack_steps),
-                                     reserve_decay=float(reserve_decay))
+                                     reserve_decay=float(reserve_decay),
+                                     latency_overdraft=float(latency_overdraft))
         self.batch_cap: int | None = None  # the batch limit of the last full pass (introspection)
         self.store = ViewStore(oracle=oracle)
         self._passes = 0
