@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from tempo_sglang.cli.main import main
 
 SPEC_KEYS = ("request_goodput", "token_goodput", "token_goodput_soft", "service_gain", "slo_attainment",
@@ -122,3 +124,19 @@ def test_move_custom_params_unit():
 
     with pytest.raises(SLOPlacementError):
         move_custom_params({"custom_params": "x"})
+
+
+def test_policy_options_reach_the_policy_in_bench_and_sim(tmp_path):
+    """``--policy-options`` is what every server gets (serve's option) and what the simulator's policy
+    is built with; a bad value fails loudly instead of being ignored."""
+    out = tmp_path / "po"
+    base = ["bench", "--engine", "sim", "--policies", "tempo", "--workload", "paper-mix", "--rates", "0.3",
+            "--duration", "30", "--drain", "20", "--no-progress", "--length-model", "none"]
+    assert main([*base, "--out", str(out), "--policy-options", '{"step_choice": "tight"}']) == 0
+    row = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+    assert row["policy_options"] == {"step_choice": "tight"}
+    with pytest.raises(ValueError, match="step_choice"):
+        main([*base, "--out", str(tmp_path / "bad"), "--policy-options", '{"step_choice": "nope"}'])
+    with pytest.raises(ValueError, match="JSON object"):
+        main(["sim", "--rates", "3", "--seeds", "1", "--num-requests", "10", "--policies", "tempo", "--jobs", "1",
+              "--out", str(tmp_path / "s"), "--policy-options", "[1]"])

@@ -52,6 +52,7 @@ class BenchConfig:
     server_args: list[str] = field(default_factory=list)
     progress: bool = True
     engine: str = "live"  # live | sim (the simulator drives the same workload objects)
+    policy_options: dict = field(default_factory=dict)  # every launched server's --policy-options
 
     def resolved_profile(self) -> str:
         return self.profile or MODEL_PROFILES.get(self.model, "smollm2-135m-cpu")
@@ -92,7 +93,7 @@ def _row_head(cfg: BenchConfig, policy: str, rate: float, seed: int, wl, scaling
             "model": cfg.model, "profile": cfg.resolved_profile(), "arrival": cfg.arrival, "cv": cfg.cv,
             "window_s": cfg.duration, "drain_s": cfg.drain_s(), "num_jobs": wl.num_jobs,
             "num_calls": len(wl.items), "slo_scale": scaling.slo_scale, "length_scale": scaling.length_scale,
-            "notes": wl.notes}
+            "notes": wl.notes, "policy_options": cfg.policy_options}
 
 
 def _sim_point(cfg: BenchConfig, policy: str, rate: float, seed: int, length_model: Path | None) -> dict:
@@ -126,7 +127,7 @@ def run_bench(cfg: BenchConfig, on_row=None) -> list[dict]:
     """Run every (policy, rate, seed) of ``cfg``; rows are appended to ``OUT/results.jsonl`` as they end."""
     from tempo_sglang.launcher import ServerProcess
     from tempo_sglang.models import resolve_model
-    from tempo_sglang.sglang.config import LENGTH_MODEL_ENV
+    from tempo_sglang.sglang.config import LENGTH_MODEL_ENV, POLICY_OPTIONS_ENV
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -138,6 +139,8 @@ def run_bench(cfg: BenchConfig, on_row=None) -> list[dict]:
     if cfg.length_model != "none" and not cfg.url:
         path = train_held_out_model(cfg, out) if cfg.length_model == "auto" else Path(cfg.length_model)
         env[LENGTH_MODEL_ENV] = str(path)
+    if cfg.policy_options:
+        env[POLICY_OPTIONS_ENV] = json.dumps(cfg.policy_options)
     if cfg.engine == "sim":
         return _simulate_all(cfg, out, path, on_row)
     if cfg.engine != "live":

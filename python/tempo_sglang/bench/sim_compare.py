@@ -28,7 +28,8 @@ def sim_row(row: dict, length_model: Path | None) -> dict:
                    profile=row["profile"], num_requests=int(row["num_jobs"]), arrival=row.get("arrival", "poisson"),
                    cv=row.get("cv"), slo_scale=float(row["slo_scale"]), length_scale=float(row["length_scale"]),
                    engine=engine, drain_s=float(row["drain_s"]), analyzer="default" if length_model is not None else "none",
-                   length_model=str(length_model) if length_model is not None else None)
+                   length_model=str(length_model) if length_model is not None else None,
+                   policy_options=dict(row.get("policy_options") or {}))
     return run_one(spec)
 
 

@@ -37,6 +37,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", default="live", choices=("live", "sim"),
                    help="live servers, or the simulator with the model's cost profile (same workload and rows)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--policy-options", default=None, metavar="JSON",
+                   help="keyword arguments of the policies on every server and in the simulator, e.g. "
+                        "'{\"step_choice\": \"tight\"}' (unknown keys are ignored by Tempo; see serve)")
     p.set_defaults(func=run, accepts_extra=True)
 
 
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
                       model=args.model, url=args.url, profile=args.profile, arrival=args.arrival, cv=args.cv,
                       drain=args.drain, slo_scale=args.slo_scale, length_scale=args.length_scale,
                       length_model=args.length_model, detail=args.detail, data_dir=args.data_dir,
-                      server_args=list(args.extra), progress=not args.no_progress, engine=args.engine)
+                      server_args=list(args.extra), progress=not args.no_progress, engine=args.engine,
+                      policy_options=_policy_options(args.policy_options))
 
     def show(row: dict) -> None:
         print(f"{row['policy']:>9} rate {row['rate']:<5g} seed {row['seed']}: request goodput "
@@ -60,3 +64,10 @@ def run(args: argparse.Namespace) -> int:
     run_bench(cfg, on_row=show)
     print(f"results in {cfg.out}/results.jsonl; render with: tempo-sglang report {cfg.out}")
     return 0
+
+
+def _policy_options(raw: str | None) -> dict:
+    """``--policy-options`` as a dict (a JSON object; {} when absent); ValueError on anything else."""
+    from tempo_sglang.sglang.config import POLICY_OPTIONS_ENV, policy_options
+
+    return policy_options({POLICY_OPTIONS_ENV: raw}) if raw else {}

@@ -50,6 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "draws of the workload (other seeds) into OUT/length_model.npz")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--out", default="sim-out", help="output directory")
+    p.add_argument("--policy-options", default=None, metavar="JSON",
+                   help="keyword arguments of every policy, e.g. '{\"step_choice\": \"tight\"}' (as serve's)")
     p.set_defaults(func=run)
 
 
@@ -82,10 +84,13 @@ def run(args: argparse.Namespace) -> int:
                                profile=load_profile(args.profile), arrival=args.arrival, cv=args.cv,
                                data_dir=args.data_dir) for i, r in enumerate(rates)]
         length_model = str(train_on_workloads(draws, out / "length_model.npz"))
+    from tempo_sglang.cli.bench_cmd import _policy_options
+
+    options = _policy_options(args.policy_options)
     specs = [RunSpec(policy=p, rate=r, seed=s, workload=args.workload, profile=args.profile,
                      num_requests=args.num_requests, arrival=args.arrival, cv=args.cv, data_dir=args.data_dir,
                      slo_scale=args.slo_scale, engine=engine, analyzer=args.analyzer,
-                     length_model=length_model)
+                     length_model=length_model, policy_options=options)
              for p in policies for r in rates for s in range(args.seeds)]
     start = time.perf_counter()
     rows = []

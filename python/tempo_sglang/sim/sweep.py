@@ -45,6 +45,7 @@ class RunSpec:
     length_model: str | None = None  # predictor model file for analyzer "default"
     length_scale: float = 1.0  # lengths, deadlines and gaps scaled for a slow engine (workloads.scaling)
     drain_s: float | None = None  # cut the run this long after the last root arrival, as the live bench does
+    policy_options: dict = field(default_factory=dict)  # keyword arguments of the policy (serve --policy-options)
 
     def __hash__(self) -> int:
         return hash((self.policy, self.rate, self.seed, self.workload, self.profile, self.num_requests))
@@ -76,7 +77,7 @@ def run_one(spec: RunSpec) -> dict:
     analyzer = _make_analyzer(spec, options)
     t0 = time.perf_counter()
     try:
-        result = simulate(wl, make_policy(spec.policy), cost, analyzer=analyzer, **options)
+        result = simulate(wl, make_policy(spec.policy, **spec.policy_options), cost, analyzer=analyzer, **options)
     finally:
         if analyzer is not None:
             analyzer.close()

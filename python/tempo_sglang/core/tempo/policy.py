@@ -110,6 +110,8 @@ class TempoPolicy:
         self.preempt_ratio = float(preempt_ratio)
         self.urgency_steps = float(urgency_steps)  # slack below this many decode steps is urgent
         self.tbt_step_fraction = float(tbt_step_fraction)
+        if step_choice not in ("gain", "tight"):
+            raise ValueError(f"step_choice must be gain or tight, not {step_choice!r}")
         self.step_choice = step_choice
         if stage_use not in ("rem", "slack", "full", "off"):
             raise ValueError(f"stage_use must be rem, slack, full or off, not {stage_use!r}")
