@@ -40,3 +40,17 @@ def test_knee_and_ratios():
     assert knee_rate(rows, ["fcfs", "edf"]) == 2.0
     assert knee_rate(rows, ["tempo"]) is None
     assert tempo_ratios(rows, 2.0) == pytest.approx({"fcfs": 4.0, "edf": 2.0})
+
+
+def test_length_quantile_sets_the_auto_models_bound(tmp_path):
+    """``--length-model auto --length-quantile q``: the held-out model gives q-quantile bounds."""
+    from tempo_sglang.analyzer.survival_model import load_model
+
+    models = {}
+    for q in (0.5, 0.95):
+        out = tmp_path / f"q{q}"
+        assert main(["sim", "--rates", "3", "--seeds", "1", "--num-requests", "200", "--policies", "tempo",
+                     "--jobs", "1", "--analyzer", "default", "--length-model", "auto", "--length-quantile", str(q),
+                     "--out", str(out)]) == 0
+        models[q] = load_model(out / "length_model.npz")
+    assert models[0.5].quantile == 0.5 and models[0.95].quantile == 0.95

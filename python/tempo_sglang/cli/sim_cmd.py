@@ -48,6 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--length-model", default=None,
                    help="length-predictor model file for --analyzer default, or 'auto': train one on held-out "
                         "draws of the workload (other seeds) into OUT/length_model.npz")
+    p.add_argument("--length-quantile", type=float, default=0.95,
+                   help="quantile of the length bound the --length-model auto model gives (default 0.95)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--out", default="sim-out", help="output directory")
     p.add_argument("--policy-options", default=None, metavar="JSON",
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         draws = [make_workload(args.workload, r, HELD_OUT_SEED + i, args.num_requests, slo_scale=args.slo_scale,
                                profile=load_profile(args.profile), arrival=args.arrival, cv=args.cv,
                                data_dir=args.data_dir) for i, r in enumerate(rates)]
-        length_model = str(train_on_workloads(draws, out / "length_model.npz"))
+        length_model = str(train_on_workloads(draws, out / "length_model.npz", quantile=args.length_quantile))
     from tempo_sglang.cli.bench_cmd import _policy_options
 
     options = _policy_options(args.policy_options)
