@@ -46,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the bench; extra arguments go to every launched SGLang server."""
     from tempo_sglang.bench.runner import BenchConfig, run_bench
+    from tempo_sglang.sglang.config import parse_policy_options
 
     cfg = BenchConfig(policies=[x.strip() for x in args.policies.split(",") if x.strip()], workload=args.workload,
                       rates=_floats(args.rates), duration=args.duration, seeds=args.seeds, out=args.out,
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                       drain=args.drain, slo_scale=args.slo_scale, length_scale=args.length_scale,
                       length_model=args.length_model, detail=args.detail, data_dir=args.data_dir,
                       server_args=list(args.extra), progress=not args.no_progress, engine=args.engine,
-                      policy_options=_policy_options(args.policy_options))
+                      policy_options=parse_policy_options(args.policy_options))
 
     def show(row: dict) -> None:
         print(f"{row['policy']:>9} rate {row['rate']:<5g} seed {row['seed']}: request goodput "
@@ -65,9 +66,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"results in {cfg.out}/results.jsonl; render with: tempo-sglang report {cfg.out}")
     return 0
 
-
-def _policy_options(raw: str | None) -> dict:
-    """``--policy-options`` as a dict (a JSON object; {} when absent); ValueError on anything else."""
-    from tempo_sglang.sglang.config import POLICY_OPTIONS_ENV, policy_options
-
-    return policy_options({POLICY_OPTIONS_ENV: raw}) if raw else {}

@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
                                profile=load_profile(args.profile), arrival=args.arrival, cv=args.cv,
                                data_dir=args.data_dir) for i, r in enumerate(rates)]
         length_model = str(train_on_workloads(draws, out / "length_model.npz", quantile=args.length_quantile))
-    from tempo_sglang.cli.bench_cmd import _policy_options
+    from tempo_sglang.sglang.config import parse_policy_options
 
-    options = _policy_options(args.policy_options)
+    options = parse_policy_options(args.policy_options)
     specs = [RunSpec(policy=p, rate=r, seed=s, workload=args.workload, profile=args.profile,
                      num_requests=args.num_requests, arrival=args.arrival, cv=args.cv, data_dir=args.data_dir,
                      slo_scale=args.slo_scale, engine=engine, analyzer=args.analyzer,

@@ -28,15 +28,20 @@ def policy_options(environ: dict | None = None) -> dict:
     """Keyword arguments for the policy (``TEMPO_SGLANG_POLICY_OPTIONS``, a JSON object; {} if unset).
 
     Raises ValueError on anything but a JSON object, so a typo stops the server at start-up."""
-    raw = (os.environ if environ is None else environ).get(POLICY_OPTIONS_ENV, "").strip()
+    return parse_policy_options((os.environ if environ is None else environ).get(POLICY_OPTIONS_ENV), POLICY_OPTIONS_ENV)
+
+
+def parse_policy_options(raw: str | None, source: str = "--policy-options") -> dict:
+    """A JSON object of policy keyword arguments ({} when empty); ValueError naming ``source`` otherwise."""
+    raw = (raw or "").strip()
     if not raw:
         return {}
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{POLICY_OPTIONS_ENV} is not JSON: {exc}") from None
+        raise ValueError(f"{source} is not JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{POLICY_OPTIONS_ENV} must be a JSON object, got {raw!r}")
+        raise ValueError(f"{source} must be a JSON object, got {raw!r}")
     return value
 
 
