@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         ANALYZER_ONLINE_ENV,
         LENGTH_MODEL_ENV,
         POLICY_OPTIONS_ENV,
-        policy_options,
+        parse_policy_options,
     )
 
     try:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.policy_options:
         env[POLICY_OPTIONS_ENV] = args.policy_options
         try:
-            policy_options(env)
+            parse_policy_options(args.policy_options)
         except ValueError as exc:
             print(f"tempo-sglang serve: {exc}", file=sys.stderr)
             return 2
