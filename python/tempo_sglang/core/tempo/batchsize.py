@@ -44,6 +44,13 @@ import numpy as np
 
 from tempo_sglang.core.policy import EngineBudget
 from tempo_sglang.core.tempo.density import Scores
+from tempo_sglang.core.tempo.giveway import (
+    budget_density,
+    calls_to_displace,
+    displace_room,
+    displaceable,
+    streams_at_risk,
+)
 from tempo_sglang.core.tempo.store import BE, DL, LAT, PROG, ViewStore
 
 
@@ -135,13 +142,14 @@ def slots_within(step_seconds: float | None, costs: np.ndarray, max_running: int
 
 
 def fit_shares(order: np.ndarray, weight: np.ndarray, capacity: float, urgent: np.ndarray,
-               flexible: float, overdraft: np.ndarray | None = None) -> np.ndarray:
+               flexible: float | np.ndarray, overdraft: np.ndarray | None = None) -> np.ndarray:
     """Rows of ``order`` admitted in order while their ``weight`` fits ``capacity`` (others skip); an
-    ``urgent`` row may also use ``flexible`` seconds (running calls that can step aside), and a row
-    its ``overdraft`` seconds beyond the capacity."""
+    ``urgent`` row may also use ``flexible`` seconds (running calls that can step aside; per row or
+    one figure for all), and a row its ``overdraft`` seconds beyond the capacity."""
+    flex = np.broadcast_to(np.asarray(flexible, dtype=float), weight.shape)
     keep = []
     for row in order.tolist():
-        room = capacity + (flexible if urgent[row] else 0.0) + (overdraft[row] if overdraft is not None else 0.0)
+        room = capacity + (flex[row] if urgent[row] else 0.0) + (overdraft[row] if overdraft is not None else 0.0)
         if weight[row] <= room + 1e-12:
             keep.append(row)
             capacity -= weight[row]
@@ -184,29 +192,40 @@ class StepBudgeter:
     ``reserve_decay``: per full pass, how fast the remembered latency load fades;
     ``latency_overdraft``: a latency request may be admitted although the step then runs this share
     longer than the budget (the budget keeps ``1 - fraction`` of the tightest interval for prefill; a
-    stream admitted into part of that keeps its line, one left waiting loses its first token).
+    stream admitted into part of that keeps its line, one left waiting loses its first token);
+    ``give_way``: a latency arrival, or a stream whose next token is due within ``risk_steps`` decode
+    intervals, may displace running calls of lower budget density (`giveway`).
     """
 
     time_share: bool = True
     aside_slack_steps: float = 20.0
     reserve_decay: float = 0.995
     latency_overdraft: float = 0.0
+    give_way: bool = True
+    risk_steps: float = 3.0
     reserve: float = 0.0  # step seconds the latency load took lately (decaying maximum)
+
+    def _weigh(self, sc: Scores, store: ViewStore, idx: np.ndarray, n_running: int, lines: Lines, v: float,
+               budget: EngineBudget, step_seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: its weight (decode share x cost at its final context), whether it may step aside
+        for urgent work (running best effort, or a call with spare slack), and its budget density."""
+        v_cap = max(v, step_seconds + budget.decode_time_base)  # steps run up to the budget under the cap
+        shares = decode_shares(sc, idx.size, lines.tbt, lines.ahead, v_cap * budget.interval_ratio,
+                               budget.prefill_time_per_token, lines.reserve) \
+            if self.time_share else np.ones(idx.size)
+        final = request_costs(store, idx, budget, growth=sc.rem)
+        spare = spare_slack(sc, lines, budget)
+        flexible = (((~np.isnan(lines.ahead) & (spare > self.aside_slack_steps * v)) | (sc.cls == BE))
+                    & self.time_share & (np.arange(idx.size) < n_running))
+        return shares * final, flexible, budget_density(sc, final)
 
     def admit(self, order: np.ndarray, sc: Scores, store: ViewStore, idx: np.ndarray, n_running: int,
               waiting_served: np.ndarray, lines: Lines, v: float,
               budget: EngineBudget, step_seconds: float, horizon: float) -> np.ndarray:
-        """The rows of ``order`` whose decode shares x costs fit the step budget (`fit_shares`)."""
+        """The rows of ``order`` whose decode shares x costs fit the step budget (`fit_shares`); a
+        latency arrival may also displace running calls of lower budget density (`giveway`)."""
         n_r = n_running
-        ahead = lines.ahead
-        v_cap = max(v, step_seconds + budget.decode_time_base)  # steps run up to the budget under the cap
-        shares = decode_shares(sc, idx.size, lines.tbt, ahead, v_cap * budget.interval_ratio,
-                               budget.prefill_time_per_token, lines.reserve) \
-            if self.time_share else np.ones(idx.size)
-        weight = shares * request_costs(store, idx, budget, growth=sc.rem)
-        spare = spare_slack(sc, lines, budget)[:n_r]
-        flexible = ((~np.isnan(ahead[:n_r]) & (spare > self.aside_slack_steps * v)) |
-                    (sc.cls[:n_r] == BE)) & self.time_share  # what may step aside for urgent work
+        weight, flexible, bd = self._weigh(sc, store, idx, n_r, lines, v, budget, step_seconds)
         lat_now = float(weight[:n_r][sc.cls[:n_r] == LAT].sum())
         lat_wait = float(weight[waiting_served & (sc.cls == LAT)].sum())
         self.reserve = max(lat_now + lat_wait, self.reserve * self.reserve_decay)
@@ -215,15 +234,34 @@ class StepBudgeter:
         room = step_seconds - float(weight[:n_r].sum())
         calm_room = room - max(0.0, self.reserve - lat_now)
         overdraft = np.where(sc.cls == LAT, self.latency_overdraft * (step_seconds + budget.decode_time_base), 0.0)
-        return fit_shares(order, weight, calm_room, urgent, float(weight[:n_r][flexible].sum()) + room - calm_room,
-                          overdraft)
+        borrow = np.full(idx.size, float(weight[flexible].sum()) + room - calm_room)
+        if self.give_way and self.time_share:
+            lat = np.flatnonzero(sc.cls == LAT)
+            borrow[lat] += displace_room(displaceable(sc, n_r, flexible), weight, bd, bd[lat])
+        return fit_shares(order, weight, calm_room, urgent, borrow, overdraft)
 
-    def aside(self, sc: Scores, lines: Lines, costs: np.ndarray, admitted: np.ndarray, n_running: int,
-              gone: np.ndarray, budget: EngineBudget, step_seconds: float) -> np.ndarray:
-        """Running rows to park so the decoders (less the ``gone`` ones, plus ``admitted``) fit; a call
-        steps aside only with more `spare_slack` than ``aside_slack_steps`` decode steps."""
+    def aside(self, sc: Scores, store: ViewStore, idx: np.ndarray, lines: Lines, costs: np.ndarray,
+              admitted: np.ndarray, n_running: int, gone: np.ndarray, decoding: np.ndarray,
+              v: float, budget: EngineBudget, step_seconds: float) -> np.ndarray:
+        """Running rows to park so the decoders (less the ``gone`` ones, plus ``admitted``) fit: calls
+        with more `spare_slack` than ``aside_slack_steps`` decode steps; then, for a stream about to
+        leave its line or a latency arrival, calls of lower budget density (`giveway`)."""
         if not self.time_share:
             return np.empty(0, dtype=np.int64)
         over = float(costs[:n_running][~gone].sum() + costs[admitted].sum()) - step_seconds
-        return step_aside(lines.ahead, spare_slack(sc, lines, budget), sc.cls, costs, n_running, over,
+        rows = step_aside(lines.ahead, spare_slack(sc, lines, budget), sc.cls, costs, n_running, over,
                           self.aside_slack_steps * max(budget.decode_step_time, 1e-6))
+        if not self.give_way:
+            return rows
+        interval = max(budget.decode_interval, budget.decode_step_time, 1e-6)
+        risk = streams_at_risk(sc, n_running, decoding & ~gone, budget.now, interval, self.risk_steps)
+        arrivals = admitted[sc.cls[admitted] == LAT]
+        if risk.size == 0 and arrivals.size == 0:
+            return rows
+        _, flexible, bd = self._weigh(sc, store, idx, n_running, lines, v, budget, step_seconds)
+        allowance = 0.0 if risk.size else self.latency_overdraft * (step_seconds + budget.decode_time_base)
+        need = over - allowance - float(costs[rows].sum())
+        claim = float(bd[np.concatenate((risk, arrivals))].max())
+        cand = displaceable(sc, n_running, flexible)
+        cand = cand[~np.isin(cand, rows) & ~gone[cand]]
+        return np.concatenate((rows, calls_to_displace(cand, bd, costs, claim, need))).astype(np.int64)

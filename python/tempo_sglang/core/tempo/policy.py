@@ -65,7 +65,8 @@ class TempoPolicy:
                  tbt_step_fraction: float = 0.75, chunk_efficiency: float = 2.0,
                  reserve_decay: float = 0.995, aside_slack_steps: float = 20.0, time_share: bool = True,
                  step_choice: str = "gain", stage_use: str = "rem", late_is_lost: bool = False,
-                 line_margin: float = 0.25, latency_overdraft: float = 0.33, **_: Any):
+                 line_margin: float = 0.25, latency_overdraft: float = 0.33, give_way: bool = True,
+                 risk_steps: float = 3.0, **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -92,7 +93,9 @@ class TempoPolicy:
         stage_use ["rem"]: where a program call's stage deadline counts (`density.score`);
         line_margin [0.25]: share of a deadline call's window (arrival to due) its time-shared line
         ends before the due time, the reserve for step-time error (`batchsize.dp_line`);
-        latency_overdraft [0.33]: share of the decode step budget a latency arrival may overdraw (`StepBudgeter`).
+        latency_overdraft [0.33]: share of the decode step budget a latency arrival may overdraw (`StepBudgeter`);
+        give_way [True], risk_steps [3]: a latency arrival, or a stream due within ``risk_steps`` decode
+        intervals, displaces running calls of lower budget density (`giveway`).
         """
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
@@ -123,7 +126,8 @@ class TempoPolicy:
         self.chunk_efficiency = float(chunk_efficiency)
         self.budgeter = StepBudgeter(time_share=bool(time_share), aside_slack_steps=float(aside_slack_steps),
                                      reserve_decay=float(reserve_decay),
-                                     latency_overdraft=float(latency_overdraft))
+                                     latency_overdraft=float(latency_overdraft), give_way=bool(give_way),
+                                     risk_steps=float(risk_steps))
         self.batch_cap: int | None = None  # the batch limit of the last full pass (introspection)
         self.store = ViewStore(oracle=oracle)
         self._passes = 0
@@ -298,7 +302,8 @@ class TempoPolicy:
         self._aside = []
         if capped:  # the decoders would overrun the step budget: calls with slack step aside
             gone = np.isin(st.rids[idx[:n_r]], decision.preempt)
-            aside = self.budgeter.aside(sc, lines, costs, order, n_r, gone, budget, step_s)
+            decoding = decoding_latency(sc.cls[:n_r], sc.pf_rem[:n_r], st.gen[ir])
+            aside = self.budgeter.aside(sc, st, idx, lines, costs, order, n_r, gone, decoding, v, budget, step_s)
             self._aside = st.rids[idx[aside]].tolist()
         self._urgent_waiting = bool(np.any(sc.slack[sel_w] < horizon)) if sel_w.size else False
         self._pending_prefill = float(sc.pf_rem[alive].sum())
