@@ -122,3 +122,18 @@ def test_a_latency_arrival_may_overdraw_the_step_budget_when_allowed():
     assert fit_shares(order, weight, 0.01, urgent, 0.0).size == 0
     overdraft = np.array([0.015, 0.0])  # row 0 is a latency request, row 1 a deadline call
     assert fit_shares(order, weight, 0.01, urgent, 0.0, overdraft).tolist() == [0]
+
+
+def test_step_choice_counts_time_shared_calls_at_the_rate_their_line_needs():
+    """36 deadline calls on a 1 s line earn no more decoding every step, so keeping four streams on
+    their 0.1 s line is worth the small step; with streams worth nothing the batch stays uncapped."""
+    from tempo_sglang.core.tempo.stepchoice import best_step_budget
+
+    budget = _budget(per_request=0.01)  # step = 20 ms + 10 ms per request
+    costs = np.full(40, 0.01)
+    intervals = np.r_[np.full(4, 0.1), np.full(36, 1.0)]
+    per_token = np.r_[np.full(4, 1.0), np.full(36, 2.0)]
+    sizing = np.arange(40) < 4
+    assert best_step_budget(intervals, per_token, costs, budget, sizing=sizing) == 0.75 * 0.1 - 0.02
+    worthless = np.r_[np.zeros(4), np.full(36, 2.0)]
+    assert best_step_budget(intervals, worthless, costs, budget, sizing=sizing) is None
