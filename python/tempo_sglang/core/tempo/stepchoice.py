@@ -38,6 +38,11 @@ def best_step_budget(intervals: np.ndarray, gain_per_token: np.ndarray, costs: n
     uncapped, every row decodes every step (the step is ``base`` plus all their costs) and only the
     rows whose interval tolerates that step earn. Rows without an interval (calls without a bound)
     take every step and earn at the step rate. None when the uncapped batch earns at least as much.
+
+    ``intervals``: per-token interval each row needs (NaN: none, see `served_intervals`);
+    ``gain_per_token``: achievable gain per remaining output token (0 for rows not served);
+    ``costs``: seconds each row adds to a step; ``sizing`` (default all): the rows whose lines are
+    candidate budgets (the policy passes its latency streams); ``max_candidates`` bounds the work.
     """
     base = float(budget.decode_time_base)
     if (budget.decode_time_per_request <= 0 and budget.decode_time_per_ctx_token <= 0) or costs.size == 0:
@@ -59,7 +64,7 @@ def best_step_budget(intervals: np.ndarray, gain_per_token: np.ndarray, costs: n
 
     def value(step: float, room: float) -> float:
         ok = tol[order] >= step
-        rate = np.where(np.isnan(interval), 1.0 / step, 1.0 / np.where(np.isnan(interval), 1.0, interval))
+        rate = 1.0 / np.where(np.isnan(interval), step, interval)  # tokens per second each row earns on
         need = np.minimum(rate * step, 1.0) * costs[order]
         taken = ok & (np.cumsum(np.where(ok, need, 0.0)) <= room + 1e-12)
         return float(np.sum(w[order][taken] * rate[taken]))
