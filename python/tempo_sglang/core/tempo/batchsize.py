@@ -262,6 +262,6 @@ class StepBudgeter:
         allowance = 0.0 if risk.size else self.latency_overdraft * (step_seconds + budget.decode_time_base)
         need = over - allowance - float(costs[rows].sum())
         claim = float(bd[np.concatenate((risk, arrivals))].max())
-        cand = displaceable(sc, n_running, flexible)
-        cand = cand[~np.isin(cand, rows) & ~gone[cand]]
+        cand = displaceable(sc, n_running, flexible)  # disjoint from ``rows``: those may step aside
+        cand = cand[~gone[cand]]
         return np.concatenate((rows, calls_to_displace(cand, bd, costs, claim, need))).astype(np.int64)
