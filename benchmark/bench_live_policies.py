@@ -161,6 +161,8 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--policies", default="fcfs,tempo,edf,priority")
     parser.add_argument("--rate", type=float, default=0.6)
+    parser.add_argument("--rates", default=None,
+                        help="comma-separated arrival rates, each compared in turn (overrides --rate)")
     parser.add_argument("--duration", type=float, default=90.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--be-rate", type=float, default=0.0, help="also measure best-effort saturation")
@@ -178,39 +180,52 @@ def main() -> None:
     model = resolve_model(args.model)
     calibration = calibrate(model, out) if args.calibrate else {"factor": 1.0}
     factor = calibration["factor"]
-    rate = args.rate / factor
-    print(f"calibration: {calibration}; arrival rate {rate:.3f}/s, SLOs x{factor:.2f}", flush=True)
-    plan = make_requests(rate, args.duration * factor, args.seed, factor=factor)
+    print(f"calibration: {calibration}; SLOs x{factor:.2f}, arrival rates / {factor:.2f}", flush=True)
     env = {}
     if args.length_model != "none":
-        path = train_length_model(rate, args.duration * factor, args.seed + 1000, out) \
+        path = train_length_model(args.rate / factor, args.duration * factor, args.seed + 1000, out) \
             if args.length_model == "auto" else Path(args.length_model)
         env[LENGTH_MODEL_ENV] = str(path)
     rows = []
-    for policy in args.policies.split(","):
-        options = {POLICY_OPTIONS_ENV: args.tempo_options} if args.tempo_options and policy == "tempo" else {}
-        summary = run_policy(policy, model, plan, [], out, env | options)
-        rows.append(summary)
-        print(f"{policy:>9}: req goodput {summary['request_goodput']:.3f}/s  token goodput "
-              f"{summary['token_goodput']:.1f}/s  latency {summary['latency_attainment']:.0f}% "
-              f"(gap {summary['latency_gap_attainment']:.0f}%)  deadline {summary['deadline_attainment']:.0f}%  "
-              f"sched {summary['scheduler']}", flush=True)
+    rates = [float(r) for r in args.rates.split(",")] if args.rates else [args.rate]
+    for nominal in rates:
+        rate = nominal / factor
+        plan = make_requests(rate, args.duration * factor, args.seed, factor=factor)
+        tag = f"-r{nominal:g}" if len(rates) > 1 else ""
+        for policy in args.policies.split(","):
+            options = {POLICY_OPTIONS_ENV: args.tempo_options} if args.tempo_options and policy == "tempo" else {}
+            summary = run_policy(policy, model, plan, [], out, env | options, tag=tag)
+            rows.append(summary | {"rate": rate, "nominal_rate": nominal})
+            print(f"{policy:>9} @ {nominal:g}/s: req goodput {summary['request_goodput']:.3f}/s  token goodput "
+                  f"{summary['token_goodput']:.1f}/s  SLOs met {summary['slo_attainment']:.0f}%  latency "
+                  f"{summary['latency_attainment']:.0f}% (gap {summary['latency_gap_attainment']:.0f}%)  deadline "
+                  f"{summary['deadline_attainment']:.0f}%  sched {summary['scheduler']}", flush=True)
     if args.be_rate > 0:
         be_plan = make_requests(args.be_rate / factor, args.duration * factor, args.seed + 1, best_effort_only=True)
         for policy in ("fcfs", "tempo"):
             summary = run_policy(policy, model, be_plan, [], out, tag="-best-effort")
-            summary["workload"] = "best_effort_saturation"
-            rows.append(summary)
+            rows.append(summary | {"workload": "best_effort_saturation", "rate": args.be_rate / factor,
+                                   "nominal_rate": args.be_rate})
             print(f"{policy:>9} best effort: output throughput {summary['output_throughput']:.1f} tok/s", flush=True)
     with open(out / "live_policies.jsonl", "w") as fh:
         for row in rows:
-            fh.write(json.dumps({k: v for k, v in row.items() if k != "per_class"}
-                                | {"rate": rate, "nominal_rate": args.rate, "calibration": calibration}) + "\n")
-    base = {r["policy"]: r for r in rows if r.get("workload") is None}
-    if "tempo" in base:
+            fh.write(json.dumps({k: v for k, v in row.items() if k != "per_class"} | {"calibration": calibration}) + "\n")
+    print_ratios([r for r in rows if r.get("workload") is None])
+
+
+def print_ratios(rows: list[dict]) -> None:
+    """Tempo's request and token goodput over each other policy's, per rate (the last run of each)."""
+    for nominal in dict.fromkeys(r["nominal_rate"] for r in rows):
+        base = {r["policy"]: r for r in rows if r["nominal_rate"] == nominal}
+        if "tempo" not in base:
+            continue
+        if "fcfs" in base:
+            print(f"@ {nominal:g}/s fcfs meets {base['fcfs']['slo_attainment']:.0f}% of SLOs "
+                  f"({'an overload for it' if base['fcfs']['slo_attainment'] < 50 else 'not an overload for it'})")
         for name, row in base.items():
             if name != "tempo" and row["request_goodput"] > 0:
-                print(f"tempo / {name}: request goodput x{base['tempo']['request_goodput'] / row['request_goodput']:.2f}, "
+                print(f"@ {nominal:g}/s tempo / {name}: request goodput "
+                      f"x{base['tempo']['request_goodput'] / row['request_goodput']:.2f}, "
                       f"token goodput x{base['tempo']['token_goodput'] / max(row['token_goodput'], 1e-9):.2f}")
 
 

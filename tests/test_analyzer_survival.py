@@ -81,6 +81,19 @@ def test_leaf_without_survivors_falls_back_to_the_prior_and_beyond_training_doub
     assert model.predict(f_short, 5000) == 10001  # beyond every training length: 2 g + 1
 
 
+def test_a_few_hundred_requests_already_separate_two_kinds_of_request():
+    """A fresh server's first ~170 finished requests (two classes, 64 and 128 tokens, told apart by
+    prompt length and class): the forest must split them, not fall back to the 128-token marginal."""
+    rng = np.random.default_rng(3)
+    samples = [LengthSample(128, 64, slo_class="latency") if rng.random() < 0.5 else
+               LengthSample(512, 128, slo_class="deadline") for _ in range(170)]
+    x, y = to_arrays(samples)
+    model = train_length_model(x, y, ForestConfig(quantile=0.95))
+    assert model.predict(LengthSample(128, 64, slo_class="latency").features(), 0) == 64
+    assert model.predict(LengthSample(512, 128, slo_class="deadline").features(), 0) == 128
+    assert ForestConfig().leaf_size(119) == 9 and ForestConfig().leaf_size(6000) == 50
+
+
 def test_persistence_round_trip_and_both_kinds_load(tmp_path, uniform_model):
     model, x, _ = uniform_model
     path = tmp_path / "surv.npz"

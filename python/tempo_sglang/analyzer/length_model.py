@@ -67,10 +67,15 @@ class ForestConfig:
     prior_weight: float = 2.0  # survival: pseudo-samples of the global distribution per leaf
     bootstrap: bool = True  # survival: bootstrap each tree (decorrelates trees on few features)
 
-    def leaf_size(self) -> int:
+    def leaf_size(self, n_fit: int | None = None) -> int:
+        """Smallest leaf: ``min_samples_leaf`` if set, else 50 ("survival") / 20 ("checkpoint"), down
+        to a twelfth of the ``n_fit`` rows the forest is grown on (at least 8): a bootstrapped tree
+        sees about 63% of them as distinct rows, so with few finished requests (a fresh server's
+        first few hundred) a leaf of 50 would leave every tree a single leaf, the marginal."""
         if self.min_samples_leaf is not None:
             return int(self.min_samples_leaf)
-        return 50 if self.kind == "survival" else 20
+        base = 50 if self.kind == "survival" else 20
+        return base if n_fit is None else min(base, max(8, n_fit // 12))
 
     def cal_fraction(self) -> float:
         if self.calibration_fraction is not None:

@@ -53,7 +53,7 @@ def train_survival_model(x: np.ndarray, y: np.ndarray, config: ForestConfig | No
     n_cal = int(len(y) * cfg.cal_fraction()) if len(y) >= 100 else 0
     cal, fit = perm[:n_cal], perm[n_cal:]
     forest = RandomForestQuantileRegressor(
-        n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, min_samples_leaf=cfg.leaf_size(),
+        n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, min_samples_leaf=cfg.leaf_size(len(fit)),
         max_features=cfg.max_features, bootstrap=cfg.bootstrap, random_state=cfg.seed, n_jobs=1)
     forest.fit(x[fit], np.log(np.maximum(1, y[fit])))
     feature, threshold, left, right, depth = pad_trees(forest)
