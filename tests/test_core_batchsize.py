@@ -25,13 +25,15 @@ def _waiting(n: int, slo: TempoSLO) -> list[RequestView]:
 
 
 def test_latency_streams_cap_admissions_when_the_step_grows_with_the_batch():
-    # each stream may take (2 s TTFT + 63 x 100 ms) / 64 tokens = 130 ms per token; 0.75 of that less the
-    # 20 ms base leaves 77 ms for the requests' costs: 7 requests at 10 ms each
+    # each stream may take (2 s TTFT + 63 x 100 ms) / 64 tokens = 130 ms per token; 0.65 of that less the
+    # 20 ms base leaves 64.5 ms for the requests' costs: 6 requests at 10 ms each (0.75: 77 ms, 7)
     capped = TempoPolicy(latency_overdraft=0.0).schedule(_waiting(20, LATENCY), [], _budget(per_request=0.01))
-    assert len(capped.admit) == 7
-    # latency arrivals may overdraw the 97.5 ms step by a third (32 ms): 3 more
+    assert len(capped.admit) == 6
+    wider = TempoPolicy(latency_overdraft=0.0, tbt_step_fraction=0.75)
+    assert len(wider.schedule(_waiting(20, LATENCY), [], _budget(per_request=0.01)).admit) == 7
+    # latency arrivals may overdraw the 84.5 ms step by a third (28 ms): 3 more
     overdrawn = TempoPolicy().schedule(_waiting(20, LATENCY), [], _budget(per_request=0.01))
-    assert len(overdrawn.admit) == 10
+    assert len(overdrawn.admit) == 9
     flat = TempoPolicy().schedule(_waiting(20, LATENCY), [], _budget(per_request=0.0))
     assert len(flat.admit) == 20  # a flat step time (a GPU below its knee): the slots are the limit
 
@@ -82,7 +84,7 @@ def test_step_choice_caps_only_when_the_kept_lines_earn_more():
     assert best_step_budget(intervals, per_token, costs, budget) is None
     # the streams earn much more per token than the rest: keeping their line is worth the small batch
     per_token = np.r_[np.full(4, 50.0), np.full(36, 1.0)]
-    assert best_step_budget(intervals, per_token, costs, budget) == 0.75 * 0.1 - 0.02
+    assert best_step_budget(intervals, per_token, costs, budget, fraction=0.75) == 0.75 * 0.1 - 0.02
     # only the ``sizing`` rows may set a cap; without a step-time model nothing does
     assert best_step_budget(intervals, per_token, costs, budget, sizing=np.zeros(40, dtype=bool)) is None
     assert best_step_budget(intervals, per_token, costs, _budget(per_request=0.0)) is None
@@ -134,6 +136,6 @@ def test_step_choice_counts_time_shared_calls_at_the_rate_their_line_needs():
     intervals = np.r_[np.full(4, 0.1), np.full(36, 1.0)]
     per_token = np.r_[np.full(4, 1.0), np.full(36, 2.0)]
     sizing = np.arange(40) < 4
-    assert best_step_budget(intervals, per_token, costs, budget, sizing=sizing) == 0.75 * 0.1 - 0.02
+    assert best_step_budget(intervals, per_token, costs, budget, 0.75, sizing=sizing) == 0.75 * 0.1 - 0.02
     worthless = np.r_[np.zeros(4), np.full(36, 2.0)]
     assert best_step_budget(intervals, worthless, costs, budget, sizing=sizing) is None

@@ -52,7 +52,7 @@ def _scene(give_way: bool):
                for i in range(5)]
     latency = TempoSLO(slo_class=SLOClass.LATENCY, ttft_ms=2000, tbt_ms=100)
     waiting = [RequestView(rid="lat", slo=latency, arrival=100.0, prompt_len=64, max_new_tokens=64)]
-    policy = TempoPolicy(step_choice="tight", latency_overdraft=0.0, give_way=give_way)
+    policy = TempoPolicy(step_choice="tight", latency_overdraft=0.0, give_way=give_way, tbt_step_fraction=0.75)
     return policy.schedule(waiting, running, budget)
 
 

@@ -212,3 +212,20 @@ def test_incremental_aggregates_stay_exact(mixed):
     res = engine.run()
     assert CheckedEngine.checks > 50 and len(res.records) == len(wl.items)
     assert engine.kv_used == 0 and engine._dec_ctx == 0
+
+
+def _max_concurrent(records) -> int:
+    """Most requests decoding at once (first token to finish intervals overlapping)."""
+    spans = [(r.token_times[0], r.finish_time) for r in records]
+    return max(sum(1 for a, b in spans if a <= t <= b) for t, _ in spans)
+
+
+def test_max_new_reservation_admits_like_sglang_with_ignore_eos():
+    """``decode_reserve="max_new"``: each running request holds back its remaining max_new_tokens
+    and an admission needs its prompt plus its own, so a 10,000-token KV runs at most
+    floor(10,000 / (100 + 4,096)) = 2 requests at once (a fixed reserve of 128 runs all 6)."""
+    items = [_item(f"r{k}", 0.01 * k, 100, 20) for k in range(6)]
+    sglang_like = SimEngine(items, Fcfs(), COST, kv_capacity=10_000, decode_reserve="max_new").run()
+    fixed = SimEngine(items, Fcfs(), COST, kv_capacity=10_000).run()
+    assert _max_concurrent(sglang_like.records) == 2 and _max_concurrent(fixed.records) > 2
+    assert all(r.ok and r.output_len == 20 for r in sglang_like.records)  # queued, never lost

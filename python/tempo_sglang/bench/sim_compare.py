@@ -3,7 +3,8 @@
 Each live row names its workload, rate, seed, job count, SLO and length scales, arrival window and
 drain, and the cost profile of the served model. The simulator runs the same policy on the same
 `Workload` objects with that profile, prefill as separate passes (SGLang's default on this engine),
-the live server's KV capacity and request slots, the same cut (``drain_s`` after the last root
+the live server's KV capacity and request slots, SGLang's KV reservation for ignore_eos requests
+(each running request holds back its remaining ``max_new_tokens``), the same cut (``drain_s`` after the last root
 arrival, `workloads.release.cutoff_time`) and the same length model the live servers were given
 (``DIR/length_model.npz`` when the bench trained one).
 """
@@ -23,7 +24,8 @@ LIVE_MAX_RUNNING = 2048  # SGLang's max_running_requests for that KV size (the s
 
 def sim_row(row: dict, length_model: Path | None) -> dict:
     """The simulator's row for one live row."""
-    engine = {"mixed": False, "kv_capacity": LIVE_KV_TOKENS, "max_running": LIVE_MAX_RUNNING}
+    engine = {"mixed": False, "kv_capacity": LIVE_KV_TOKENS, "max_running": LIVE_MAX_RUNNING,
+              "decode_reserve": "max_new"}  # the live driver sends ignore_eos: SGLang reserves max_new
     spec = RunSpec(policy=row["policy"], rate=float(row["rate"]), seed=int(row["seed"]), workload=row["workload"],
                    profile=row["profile"], num_requests=int(row["num_jobs"]), arrival=row.get("arrival", "poisson"),
                    cv=row.get("cv"), slo_scale=float(row["slo_scale"]), length_scale=float(row["length_scale"]),

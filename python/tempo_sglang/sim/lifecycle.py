@@ -35,14 +35,19 @@ class EngineState:
     def __init__(self, items: list[WorkItem], policy, cost: CostModel, *, analyzer=None, frame_steps: int = 50,
                  frame_time: float | None = None, mixed: bool = True, max_running: int | None = None,
                  kv_capacity: int | None = None, chunk_size: int | None = None,
-                 reveal_true_lengths: bool | None = None, max_sim_time: float = 1e7, decode_reserve: int = 128):
+                 reveal_true_lengths: bool | None = None, max_sim_time: float = 1e7,
+                 decode_reserve: int | str = 128):
         self.policy, self.cost, self.analyzer = policy, cost, analyzer
         self.frame_steps, self.frame_time, self.mixed = max(1, frame_steps), frame_time, mixed
         self.max_running = max_running or cost.max_running
         self.kv_capacity = kv_capacity or cost.kv_capacity_tokens
         self.chunk_size = chunk_size or cost.chunk_size
         self.max_sim_time = max_sim_time
-        self.decode_reserve = decode_reserve  # KV kept free per running request for decode growth
+        # KV kept free per running request for decode growth: a fixed number of tokens, or "max_new"
+        # as SGLang's admission does for ignore_eos requests: each running request holds back
+        # all its remaining max_new_tokens, and an admission needs its prompt plus its own
+        self.reserve_max_new = decode_reserve == "max_new"
+        self.decode_reserve = 0 if self.reserve_max_new else int(decode_reserve)
         if reveal_true_lengths is None:
             reveal_true_lengths = bool(getattr(policy, "uses_true_lengths", False)) or \
                 getattr(policy, "name", "") == "oracle"
@@ -191,34 +196,45 @@ class EngineState:
         """KV tokens a running request holds now: charged at admission plus tokens generated since."""
         return req.kv_own + req.generated(step) - req.gen_at_admit
 
+    def _held_back(self, extra: int = 0) -> int:
+        """KV held back for the running requests' decode growth (and ``extra`` more requests')."""
+        if not self.reserve_max_new:
+            return self.decode_reserve * (len(self.running) + extra)
+        step = self.log.n
+        return sum(max(0, r.item.max_new_tokens - r.generated(step)) for r in self.running.values())
+
+    def _own_reserve(self, req: SimRequest) -> int:
+        """What an admission holds back for its own decode under ``decode_reserve="max_new"``."""
+        return max(0, req.item.max_new_tokens - req.closed_tokens) if self.reserve_max_new else 0
+
     def kv_free(self) -> int:
-        """KV tokens free for admissions: unpinned prefix-cache entries count as free, and
-        ``decode_reserve`` tokens per running request are held back for its decode growth."""
-        return self.kv_capacity - self.kv_used - self.cache.pinned - self.decode_reserve * len(self.running)
+        """KV tokens free for admissions: unpinned prefix-cache entries count as free, and the
+        running requests' decode growth (`_held_back`) is held back."""
+        return self.kv_capacity - self.kv_used - self.cache.pinned - self._held_back()
 
     def _best_room(self) -> int:
         """KV an admission could get if every unpinned prefix-cache entry were evicted."""
-        return self.kv_capacity - self.kv_used - self.cache.pinned - self.decode_reserve * (len(self.running) + 1)
+        return self.kv_capacity - self.kv_used - self.cache.pinned - self._held_back(1)
 
     def _room(self) -> int:
-        return self.kv_capacity - self.kv_used - self.cache.total - self.decode_reserve * (len(self.running) + 1)
+        return self.kv_capacity - self.kv_used - self.cache.total - self._held_back(1)
 
     def _admit(self, req: SimRequest) -> bool:
         if len(self.running) >= self.max_running:
             return False
         item, view = req.item, req.view
-        gen = req.closed_tokens
-        if item.prompt_len - item.prefix_len + gen > self._best_room():
+        gen, own = req.closed_tokens, self._own_reserve(req)
+        if item.prompt_len - item.prefix_len + gen + own > self._best_room():
             return False  # cannot fit even with every unpinned cache entry evicted
         cached = self.cache.lookup(item.prefix_id, item.prefix_len)
         need = max(1, item.prompt_len - cached + gen)
-        if need > self._room():
-            if need > self._best_room():
+        if need + own > self._room():
+            if need + own > self._best_room():
                 return False
-            self.cache.evict(need - self._room())
+            self.cache.evict(need + own - self._room())
             cached = self.cache.lookup(item.prefix_id, item.prefix_len)
             need = max(1, item.prompt_len - cached + gen)
-            if need > self._room():
+            if need + own > self._room():
                 return False
         if cached:
             self.cache.acquire(item.prefix_id)

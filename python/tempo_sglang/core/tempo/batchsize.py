@@ -30,7 +30,7 @@ call's window) before the due time, a call behind its line is paced to that end,
 aside only with slack beyond the reserve *and* beyond what the steps between decode steps add to its
 remaining tokens (`spare_slack`, from the engine's measured `EngineBudget.decode_interval`). And a
 latency arrival may overdraw the step budget a little (``latency_overdraft``): the budget keeps a
-quarter of the tightest interval for prefill, and a stream admitted into part of it keeps its line,
+share (35% by default) of the tightest interval for prefill, and a stream admitted into part of it keeps its line,
 while one left waiting behind committed deadline calls loses its first token.
 """
 
@@ -116,7 +116,7 @@ def request_costs(store: ViewStore, idx: np.ndarray, budget: EngineBudget,
     return budget.decode_time_per_request + budget.decode_time_per_ctx_token * ctx
 
 
-def step_budget(intervals: np.ndarray, budget: EngineBudget, fraction: float = 0.75,
+def step_budget(intervals: np.ndarray, budget: EngineBudget, fraction: float = 0.65,
                 costs: np.ndarray | None = None) -> float | None:
     """Seconds of request costs a decode step may hold; None when nothing limits the batch.
 

@@ -26,7 +26,7 @@ from tempo_sglang.core.tempo.store import LAT, ViewStore
 
 
 def best_step_budget(intervals: np.ndarray, gain_per_token: np.ndarray, costs: np.ndarray,
-                     budget: EngineBudget, fraction: float = 0.75, sizing: np.ndarray | None = None,
+                     budget: EngineBudget, fraction: float = 0.65, sizing: np.ndarray | None = None,
                      max_candidates: int = 24) -> float | None:
     """Step seconds of request costs with the most gain throughput; None when the uncapped batch wins.
 
