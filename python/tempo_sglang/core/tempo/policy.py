@@ -36,16 +36,11 @@ from tempo_sglang.core.tempo.admission import admission_order, best_effort_rows,
 from tempo_sglang.core.tempo.batchsize import StepBudgeter, dp_line, request_costs, slots_within
 from tempo_sglang.core.tempo.density import Scores, score
 from tempo_sglang.core.tempo.gmax import gmax_select
-from tempo_sglang.core.tempo.pacing import (
-    decoding_latency,
-    efficient_chunk,
-    park_mask,
-    prefill_budget,
-    ttft_prefill_rate,
-)
+from tempo_sglang.core.tempo.pacing import decoding_latency
 from tempo_sglang.core.tempo.preemption import preempt_for_blocked
 from tempo_sglang.core.tempo.stepchoice import step_seconds
 from tempo_sglang.core.tempo.store import BE, LAT, ViewStore
+from tempo_sglang.core.tempo.streampacer import StreamPacer
 from tempo_sglang.core.tempo.triage import reject_and_demote
 from tempo_sglang.core.views import RequestView
 
@@ -102,9 +97,11 @@ class TempoPolicy:
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
         self.frame_steps, self.frame_seconds = int(frame_steps), float(frame_seconds)
-        self.gmax_p, self.pacing = float(gmax_p), bool(pacing)
-        self.park_margin_steps, self.prefill_margin_steps = park_margin_steps, prefill_margin_steps
-        self.min_prefill_tokens, self.demote_bw = int(min_prefill_tokens), float(demote_bw)
+        self.gmax_p, self.demote_bw = float(gmax_p), float(demote_bw)
+        self.pacer = StreamPacer(pacing=bool(pacing), park_margin_steps=float(park_margin_steps),
+                                 prefill_margin_steps=float(prefill_margin_steps),
+                                 min_prefill_tokens=int(min_prefill_tokens),
+                                 chunk_efficiency=float(chunk_efficiency))
         self.be_share, self.be_max_wait_s = float(be_share), float(be_max_wait_s)
         self.max_preempt, self.honor_max_wait = int(max_preempt), honor_max_wait
         self.pressure_bw = float(pressure_bw)
@@ -125,7 +122,6 @@ class TempoPolicy:
         if not 0.0 <= float(line_margin) < 1.0:
             raise ValueError(f"line_margin must be in [0, 1), not {line_margin!r}")
         self.line_margin = float(line_margin)
-        self.chunk_efficiency = float(chunk_efficiency)
         self.budgeter = StepBudgeter(time_share=bool(time_share), aside_slack_steps=float(aside_slack_steps),
                                      reserve_decay=float(reserve_decay),
                                      latency_overdraft=float(latency_overdraft), give_way=bool(give_way),
@@ -140,7 +136,6 @@ class TempoPolicy:
         self._blocked = False
         self._pending_prefill = 0.0  # prompt tokens waiting to be computed (last full pass)
         self._contended = False  # something else needs step time (last full pass)
-        self._ttft_rate = 0.0  # prompt tokens/s the waiting latency requests need (last full pass)
         self._urgent_waiting = False  # SLO work waits whose slack is within the urgency horizon
         self._aside: list[str] = []  # deadline work parked to keep the decode batch within its cap
         self._v_floor: float | None = None  # fastest decode step time seen (slowly forgotten)
@@ -175,48 +170,11 @@ class TempoPolicy:
         self.store.release(view.rid)
 
     # ---- passes ------------------------------------------------------------------------------
-    def _pace(self, sc: Scores, n_running: int, ir: np.ndarray, budget: EngineBudget,
-              decision: Decision, exclude: set[int] | None = None, blocked: bool = False) -> None:
-        """Prefill budget and parking for the running rows ``0..n_running-1`` of ``sc``.
-
-        Parking only helps when something else needs the step: prompt tokens to compute, or a
-        deadline/program request under pressure (``bw > pressure_bw``); otherwise streams run flat
-        out and finish early. No stream is parked while waiting work is blocked on slots or KV
-        (``blocked``) either: a parked stream holds its slot and KV for longer.
-        """
-        st = self.store
-        v, p = max(budget.decode_step_time, 1e-6), max(budget.prefill_time_per_token, 0.0)
-        v_interval = v + max(budget.prefill_step_overhead, 0.0)  # a decode step and a prefill step
-        cls, pf_rem = sc.cls[:n_running], sc.pf_rem[:n_running]
-        mask = decoding_latency(cls, pf_rem, st.gen[ir])
-        if not mask.any():
-            return
-        ahead = sc.due_lat[:n_running] - budget.now
-        if sc.cls.size > n_running:  # a full pass sees the waiting prompts; a cheap pass reuses it
-            first = (sc.cls == LAT) & (sc.pf_rem > 0)  # latency prompts awaiting their first token
-            self._ttft_rate = ttft_prefill_rate(sc.due_lat[first] - budget.now - v, sc.pf_rem[first]) \
-                if first.any() else 0.0
-        efficient = efficient_chunk(budget.prefill_step_overhead, budget.prefill_time_per_token,
-                                    self.chunk_efficiency)
-        on_line = mask & (ahead >= 0)  # late streams catch up at full speed; they do not hold prefill back
-        decision.prefill_token_budget = prefill_budget(
-            ahead, on_line if on_line.any() else mask, v_interval, p, budget.token_budget,
-            self.prefill_margin_steps, self.min_prefill_tokens, self._ttft_rate, tbt=st.tbt[ir],
-            min_efficient=efficient)
-        if (self._urgent_waiting or not on_line.any()) and decision.prefill_token_budget is not None:
-            # SLO work must start now, or every stream is late anyway: prefill progresses efficiently
-            decision.prefill_token_budget = max(decision.prefill_token_budget, efficient, self.min_prefill_tokens)
-        if not self.pacing or blocked or not self._contended:
-            return
-        step = v_interval + (decision.prefill_token_budget or 0) * p
-        cushion = min(self._pending_prefill, float(budget.token_budget)) * p
-        parked = np.flatnonzero(park_mask(ahead, mask, step, self.park_margin_steps, cushion))
-        if exclude:
-            parked = np.array([k for k in parked.tolist() if k not in exclude], dtype=np.int64)
-        if parked.size:  # reconsider before the first parked stream gets within its margin
-            wake = float(sc.due_lat[parked].min()) - (2.0 + self.park_margin_steps) * step - cushion
-            decision.next_call_by = max(budget.now, wake)
-        decision.park = st.rids[ir[parked]].tolist()
+    def _pace(self, sc: Scores, n_running: int, ir: np.ndarray, budget: EngineBudget, decision: Decision,
+              exclude: set[int] | None = None) -> None:
+        self.pacer.pace(sc, n_running, ir, self.store, budget, decision, urgent_waiting=self._urgent_waiting,
+                        contended=self._contended, pending_prefill=self._pending_prefill, exclude=exclude,
+                        blocked=self._blocked)
 
     def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
         return score(self.store, idx, budget.now, budget.decode_step_time, budget.prefill_time_per_token,
@@ -226,7 +184,7 @@ class TempoPolicy:
     def _cheap_pass(self, ir: np.ndarray, budget: EngineBudget) -> Decision:
         decision = Decision(admit=list(self._admit))
         if ir.size:
-            self._pace(self._score(ir, budget), ir.size, ir, budget, decision, blocked=self._blocked)
+            self._pace(self._score(ir, budget), ir.size, ir, budget, decision)
             decision.park = decision.park + self._aside
         return decision
 
@@ -312,7 +270,7 @@ class TempoPolicy:
         dp = (sc.cls[:n_r] != LAT) & (sc.cls[:n_r] != BE)
         self._contended = self._pending_prefill > 0 or bool(np.any(sc.bw[:n_r][dp] > self.pressure_bw))
         self._blocked = int(fits[slo_order].sum()) < sel_w.size + rest.size  # SLO work left waiting
-        self._pace(sc, n_r, ir, budget, decision, exclude=preempted, blocked=self._blocked)
+        self._pace(sc, n_r, ir, budget, decision, exclude=preempted)
         decision.park = decision.park + [r for r in self._aside if r not in decision.preempt]
         self.last = (idx, sc)
         return decision
