@@ -195,9 +195,11 @@ def main() -> None:
         rate = nominal / factor
         plan = make_requests(rate, args.duration * factor, args.seed, factor=factor)
         tag = f"-r{nominal:g}" if len(rates) > 1 else ""
-        for policy in args.policies.split(","):
+        policies = args.policies.split(",")
+        for k, policy in enumerate(policies):
             options = {POLICY_OPTIONS_ENV: args.tempo_options} if args.tempo_options and policy == "tempo" else {}
-            summary = run_policy(policy, model, plan, [], out, env | options, tag=tag)
+            again = policies[:k].count(policy)  # a repeated policy keeps its own detail files
+            summary = run_policy(policy, model, plan, [], out, env | options, tag=tag + (f"-{again + 1}" if again else ""))
             rows.append(summary | {"rate": rate, "nominal_rate": nominal})
             print(f"{policy:>9} @ {nominal:g}/s: req goodput {summary['request_goodput']:.3f}/s  token goodput "
                   f"{summary['token_goodput']:.1f}/s  SLOs met {summary['slo_attainment']:.0f}%  latency "

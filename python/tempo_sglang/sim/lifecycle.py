@@ -197,7 +197,8 @@ class EngineState:
         return req.kv_own + req.generated(step) - req.gen_at_admit
 
     def _held_back(self, extra: int = 0) -> int:
-        """KV held back for the running requests' decode growth (and ``extra`` more requests')."""
+        """KV held back for the running requests' decode growth; with a fixed reserve also for ``extra``
+        requests about to be admitted (under "max_new" `_admit` adds the newcomer's own `_own_reserve`)."""
         if not self.reserve_max_new:
             return self.decode_reserve * (len(self.running) + extra)
         step = self.log.n
