@@ -24,19 +24,22 @@ import bench_live_policies as live  # noqa: E402
 from tempo_sglang.analyzer.facade import AnalyzerConfig, RequestAnalyzer  # noqa: E402
 from tempo_sglang.core.metrics import summarize  # noqa: E402
 from tempo_sglang.core.registry import make_policy  # noqa: E402
+from tempo_sglang.sim.costmodel import COEFF_NAMES, CostModel, load_profile  # noqa: E402
 from tempo_sglang.sim.engine import simulate  # noqa: E402
 from tempo_sglang.workloads.items import WorkItem  # noqa: E402
 
+PROFILE = "smollm2-135m-cpu"
 LIVE_ENGINE = {"mixed": False, "kv_capacity": 32768, "max_running": 2048, "decode_reserve": "max_new"}
 
 
-def run(policy: str, options: dict, rate: float, seed: int, model: Path | None, duration: float = 50.0) -> dict:
+def run(policy: str, options: dict, rate: float, seed: int, model: Path | None, duration: float = 50.0,
+        profile: CostModel | str = PROFILE) -> dict:
     """One simulated run of the live plan for ``seed``; the summary metrics."""
     items = [WorkItem(rid=r.rid, arrival=t, prompt_len=len(r.input_ids), output_len=r.stop_after, slo=r.slo,
                       max_new_tokens=live.CAP) for t, r in live.make_requests(rate, duration, seed)]
     analyzer = RequestAnalyzer(AnalyzerConfig(model_path=str(model))) if model is not None else None
     try:
-        out = simulate(items, make_policy(policy, **options), "smollm2-135m-cpu", analyzer=analyzer, **LIVE_ENGINE)
+        out = simulate(items, make_policy(policy, **options), profile, analyzer=analyzer, **LIVE_ENGINE)
     finally:
         if analyzer is not None:
             analyzer.close()
@@ -49,6 +52,9 @@ def main() -> None:
     parser.add_argument("--options", default="{}", metavar="JSON", help="the policy's keyword arguments")
     parser.add_argument("--rates", default="0.6,0.9")
     parser.add_argument("--seeds", type=int, default=16)
+    parser.add_argument("--coeffs", default=None, metavar="JSON",
+                        help="override cost coefficients, e.g. a slow stretch's fit: "
+                             "'{\"c0\": 0.063, \"c4\": 0.0028, \"c3\": 3.4e-5}'")
     parser.add_argument("--length-model", default="auto", help="'auto' (held-out draw, as live), 'none' or a path")
     args = parser.parse_args()
     model = None
@@ -57,8 +63,12 @@ def main() -> None:
     elif args.length_model != "none":
         model = Path(args.length_model)
     options = json.loads(args.options)
+    profile = load_profile(PROFILE)
+    if args.coeffs:
+        override = json.loads(args.coeffs)
+        profile.coeffs = tuple(float(override.get(k, c)) for k, c in zip(COEFF_NAMES, profile.coeffs, strict=True))
     for rate in (float(r) for r in args.rates.split(",")):
-        rows = [run(args.policy, options, rate, seed, model) for seed in range(args.seeds)]
+        rows = [run(args.policy, options, rate, seed, model, profile=profile) for seed in range(args.seeds)]
         mean = {k: sum(r[k] for r in rows) / len(rows)
                 for k in ("request_goodput", "latency_attainment", "deadline_attainment")}
         print(f"{args.policy} {args.options} @ {rate:g}/s, {args.seeds} seeds: request goodput "

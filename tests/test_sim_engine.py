@@ -72,7 +72,7 @@ class Chaos(Fcfs):
         self.max_running_seen = max(self.max_running_seen, len(running))
         k = self.calls
         park = [v.rid for i, v in enumerate(running) if (i + k) % 3 == 0]
-        preempt = [v.rid for i, v in enumerate(running) if (i * 7 + k) % 11 == 0]
+        preempt = [v.rid for i, v in enumerate(running) if (i * 7 + k) % 11 == 0] if k % 4 == 0 else []
         admit = [v.rid for v in sorted(waiting, key=lambda v: hash((v.rid, k)))]
         return Decision(admit=admit, park=park, preempt=preempt, prefill_token_budget=256 if k % 2 else None)
 
@@ -212,6 +212,7 @@ def test_incremental_aggregates_stay_exact(mixed):
     res = engine.run()
     assert CheckedEngine.checks > 50 and len(res.records) == len(wl.items)
     assert engine.kv_used == 0 and engine._dec_ctx == 0
+    assert all(r.ok for r in res.records) and res.stats["sim_time"] < 1e5  # no livelock up to the time limit
 
 
 def _max_concurrent(records) -> int:
@@ -229,3 +230,25 @@ def test_max_new_reservation_admits_like_sglang_with_ignore_eos():
     fixed = SimEngine(items, Fcfs(), COST, kv_capacity=10_000).run()
     assert _max_concurrent(sglang_like.records) == 2 and _max_concurrent(fixed.records) > 2
     assert all(r.ok and r.output_len == 20 for r in sglang_like.records)  # queued, never lost
+
+
+class ShortestFirst(Fcfs):
+    """Admits the waiting requests shortest prompt first."""
+
+    def schedule(self, waiting, running, budget):
+        self.calls += 1
+        return Decision(admit=[v.rid for v in sorted(waiting, key=lambda v: (v.prompt_len, v.arrival))])
+
+
+def test_separate_prefill_passes_admit_only_what_the_next_pass_computes():
+    """Stock SGLang (``mixed=False``) admits what its next prefill pass computes and leaves the rest
+    waiting, where a later arrival the policy ranks first overtakes it; a mixed engine admits the whole
+    list at once and prefills it in admission order."""
+    items = [_item(f"big{k}", 0.0, 1000, 2) for k in range(3)] + [_item("short", 0.05, 10, 2)]
+    first = {}
+    for mixed in (False, True):
+        recs = {r.rid: r for r in simulate(items, ShortestFirst(), COST, mixed=mixed).records}
+        assert all(r.ok and r.output_len == 2 for r in recs.values())
+        first[mixed] = {rid: r.token_times[0] for rid, r in recs.items()}
+    assert first[False]["short"] < min(first[False]["big1"], first[False]["big2"])  # it overtook them
+    assert first[True]["short"] >= max(first[True][f"big{k}"] for k in range(3))  # it waited behind all

@@ -50,6 +50,9 @@ class EngineBudget:
     # seconds between a request's consecutive tokens when it decodes every step: the decode step plus
     # the prefill passes and host work that run between two decode steps (0: same as decode_step_time)
     decode_interval: float = 0.0
+    # separate prefill passes the engine ran since its last decode step (an engine that runs a prefill
+    # pass whenever one can be formed may run several back to back while the decoders wait)
+    prefill_passes_since_decode: int = 0
 
     @property
     def interval_ratio(self) -> float:

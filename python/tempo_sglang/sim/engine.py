@@ -65,7 +65,8 @@ class SimEngine(EngineState):
                             prefill_time_per_token=c[1] + c[2] * 512, kv_total_tokens=self.kv_capacity,
                             decode_time_base=c[0], decode_time_per_request=c[1] + c[4],
                             decode_time_per_ctx_token=c[3], prefill_step_overhead=0.0 if self.mixed else c[0],
-                            decode_interval=self.interval.seconds)
+                            decode_interval=self.interval.seconds,
+                            prefill_passes_since_decode=self.passes_since_decode)
 
     def _schedule(self) -> None:
         step = self.log.n
@@ -114,15 +115,28 @@ class SimEngine(EngineState):
                 heapq.heappush(self._timers, due - 2 * budget.decode_step_time)
         self._parked = park
         best_room = self._best_room()
-        if best_room >= 1 and len(self.running) < self.max_running:
+        tokens = self._admission_tokens(d.prefill_token_budget)
+        if best_room >= 1 and len(self.running) < self.max_running and tokens > 0:
             need = self._wait_need  # a lower bound of each waiting request's KV need
             for rid in [r for r in d.admit if need.get(r, best_room + 1) <= best_room]:
-                if len(self.running) >= self.max_running:
-                    break  # skipped ones are not a reason to stop: only a full batch is
+                if len(self.running) >= self.max_running or tokens <= 0:
+                    break  # skipped ones are not a reason to stop: only a full batch (or pass) is
                 req = self.waiting.get(rid)
                 if req is not None and need[rid] <= best_room and self._admit(req):
                     best_room = self._best_room()
+                    tokens -= req.prefill_left
         self.prefill_budget = d.prefill_token_budget
+
+    def _admission_tokens(self, prefill_budget: int | None) -> float:
+        """Prompt tokens admissions may bring in now. A mixed engine admits what the policy lists and
+        prefills it over the following steps. Stock SGLang (``mixed=False``) admits only what its next
+        prefill pass computes (the last admitted request chunked over later passes), so the rest stays
+        waiting, where a later arrival may overtake it; the policy decides again after every pass."""
+        if self.mixed:
+            return math.inf
+        budget = self.chunk_size if prefill_budget is None or (prefill_budget <= 0 and not self.decoding) \
+            else prefill_budget
+        return budget - sum(r.prefill_left for r in self.prefilling.values() if not r.parked)
 
     def _force_progress(self) -> bool:
         """Nothing runs and no event is ahead: unpark, else admit the oldest waiting request."""
@@ -185,6 +199,12 @@ class SimEngine(EngineState):
         self.log.append(self.now)
         if n_dec or paused:  # a mixed step decodes too; a separate prefill pass only delays the decoders
             self.interval.add(dur, 1 if n_dec else 0)
+        if paused:
+            self.passes_since_decode += 1
+            if self.passes_since_decode > 1:
+                self.stats["prefill_after_prefill"] = self.stats.get("prefill_after_prefill", 0) + 1
+        if not self.mixed and (paused or self.waiting):  # SGLang's policy runs before every iteration
+            self._need_sched = True
         self._dec_ctx += n_dec
         self.kv_used += n_dec
         for req, take in alloc:
@@ -210,7 +230,8 @@ class SimEngine(EngineState):
         n = gap / b if a <= 0 else (-b + math.sqrt(b * b + 4 * a * gap)) / (2 * a)
         return max(1, math.ceil(n - 1e-9))
 
-    def _decode_run(self) -> None:
+    def _decode_run(self, max_steps: int | None = None) -> None:
+        self.passes_since_decode = 0
         n_dec = len(self.decoding)
         ctx = self._decode_ctx()
         t0 = self.cost.step_time((), n_dec, ctx)
@@ -224,7 +245,7 @@ class SimEngine(EngineState):
         t_next = self._next_event_time()
         if t_next < math.inf:
             n = min(n, self._steps_until(t_next, t0, slope))
-        n = max(1, int(n))
+        n = max(1, int(n) if max_steps is None else min(int(n), max_steps))
         m = np.arange(1, n + 1, dtype=float)
         ends = self.now + m * t0 + slope * m * (m - 1) / 2.0
         self.log.extend(ends)
@@ -264,6 +285,9 @@ class SimEngine(EngineState):
                     continue
             if active and (self.prefill_budget is None or self.prefill_budget > 0 or not self.decoding):
                 self._prefill_step(active)
+            elif active and not self.mixed:  # prefill deferred for the decoders: one step, then decide again
+                self._decode_run(max_steps=1)
+                self._need_sched = True
             else:
                 self._decode_run()
             self.stats["steps"] = self.log.n

@@ -69,6 +69,7 @@ class EngineState:
         self.records: dict[str, RequestRecord] = {}
         self.kv_used = 0
         self.prefill_budget: int | None = None
+        self.passes_since_decode = 0  # separate prefill passes run while decoders waited, since a decode step
         self.interval = DecodeInterval()  # what a decoding request waits per token, as the plugin measures
         self.stats = {"schedule_calls": 0, "steps": 0, "preemptions": 0, "retractions": 0, "forced": 0,
                       "rejected": 0, "demoted": 0}

@@ -51,16 +51,18 @@ def ttft_prefill_rate(ttft_ahead: np.ndarray, prompt_left: np.ndarray) -> float:
 def prefill_budget(ahead: np.ndarray, mask: np.ndarray, v: float, p: float, token_budget: int,
                    margin_steps: float = 1.0, min_tokens: int = 32, ttft_rate: float = 0.0,
                    tbt: np.ndarray | None = None, spend_fraction: float = 0.5,
-                   min_efficient: int = 0) -> int | None:
+                   min_efficient: int = 0, after_prefill: bool = False) -> int | None:
     """Prompt tokens allowed this step so that streams in ``mask`` keep their due line.
 
     ``ahead`` = next due - now per row, ``tbt`` the rows' TBT (seconds). ``ttft_rate`` (see
     `ttft_prefill_rate`) raises the budget. ``None`` when no stream constrains it or the prefill cost
-    is unknown.
+    is unknown. ``after_prefill``: a prefill pass already ran since the last decode step, so the
+    sustainable part (one chunk per decode step) is spent and only the streams' slack can pay for
+    another pass, with no minimum chunk: below an efficient chunk the step decodes (budget 0).
     """
     if p <= 0 or not mask.any():
         return None
-    sustain = float(np.min(tbt[mask])) - v if tbt is not None else 0.0
+    sustain = float(np.min(tbt[mask])) - v if tbt is not None and not after_prefill else 0.0
     excess = float(np.min(np.maximum(ahead[mask], 0.0))) - (1.0 + margin_steps) * v
     allowed = (max(sustain, 0.0) + spend_fraction * max(excess, 0.0)) / p
     if ttft_rate > 0:  # first tokens due soon raise it, but never past what the streams' slack absorbs
@@ -68,6 +70,8 @@ def prefill_budget(ahead: np.ndarray, mask: np.ndarray, v: float, p: float, toke
         absorb = (float(np.min(np.maximum(ahead[mask], 0.0))) - v) / p
         allowed = max(allowed, min(need, absorb))
     upper = max(int(token_budget), min_tokens)
+    if after_prefill:
+        return 0 if allowed < max(min_efficient, min_tokens, 1) else int(min(upper, np.floor(allowed)))
     if allowed < min(min_efficient, upper):
         return 0  # bank slack this step: the chunk would be mostly fixed cost
     return int(min(upper, max(min_tokens, np.floor(allowed))))

@@ -61,7 +61,7 @@ class TempoPolicy:
                  reserve_decay: float = 0.995, aside_slack_steps: float = 20.0, time_share: bool = True,
                  step_choice: str = "gain", stage_use: str = "rem", late_is_lost: bool = False,
                  line_margin: float = 0.25, latency_overdraft: float = 0.33, give_way: bool = True,
-                 risk_steps: float = 3.0, **_: Any):
+                 risk_steps: float = 3.0, alternate_prefill: bool = True, **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -92,7 +92,10 @@ class TempoPolicy:
         ends before the due time, the reserve for step-time error (`batchsize.dp_line`);
         latency_overdraft [0.33]: share of the decode step budget a latency arrival may overdraw (`StepBudgeter`);
         give_way [True], risk_steps [3]: a latency arrival, or a stream due within ``risk_steps`` decode
-        intervals, displaces running calls of lower budget density (`giveway`).
+        intervals, displaces running calls of lower budget density (`giveway`);
+        alternate_prefill [True]: on an engine that runs prefill passes back to back while one can be
+        formed, a pass after a pass (no decode step between) computes only what the decoding streams'
+        slack pays for, else the step decodes (`pacing.prefill_budget`).
         """
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
@@ -101,7 +104,8 @@ class TempoPolicy:
         self.pacer = StreamPacer(pacing=bool(pacing), park_margin_steps=float(park_margin_steps),
                                  prefill_margin_steps=float(prefill_margin_steps),
                                  min_prefill_tokens=int(min_prefill_tokens),
-                                 chunk_efficiency=float(chunk_efficiency))
+                                 chunk_efficiency=float(chunk_efficiency),
+                                 alternate=bool(alternate_prefill))
         self.be_share, self.be_max_wait_s = float(be_share), float(be_max_wait_s)
         self.max_preempt, self.honor_max_wait = int(max_preempt), honor_max_wait
         self.pressure_bw = float(pressure_bw)

@@ -34,6 +34,7 @@ class StreamPacer:
     prefill_margin_steps: float = 1.0
     min_prefill_tokens: int = 32
     chunk_efficiency: float = 2.0
+    alternate: bool = True
     ttft_rate: float = 0.0  # prompt tokens/s the waiting latency requests need (last full pass)
 
     def pace(self, sc: Scores, n_running: int, ir: np.ndarray, store: ViewStore, budget: EngineBudget,
@@ -60,11 +61,15 @@ class StreamPacer:
         efficient = efficient_chunk(budget.prefill_step_overhead, budget.prefill_time_per_token,
                                     self.chunk_efficiency)
         on_line = mask & (ahead >= 0)  # late streams catch up at full speed; they do not hold prefill back
+        # a pass already ran since the last decode step: only the on-line streams' slack pays for another
+        after_prefill = self.alternate and budget.prefill_step_overhead > 0 and \
+            budget.prefill_passes_since_decode > 0 and bool(on_line.any())
         decision.prefill_token_budget = prefill_budget(
             ahead, on_line if on_line.any() else mask, v_interval, p, budget.token_budget,
             self.prefill_margin_steps, self.min_prefill_tokens, self.ttft_rate, tbt=store.tbt[ir],
-            min_efficient=efficient)
-        if (urgent_waiting or not on_line.any()) and decision.prefill_token_budget is not None:
+            min_efficient=efficient, after_prefill=after_prefill)
+        if (urgent_waiting or not on_line.any()) and decision.prefill_token_budget is not None \
+                and not after_prefill:
             # SLO work must start now, or every stream is late anyway: prefill progresses efficiently
             decision.prefill_token_budget = max(decision.prefill_token_budget, efficient, self.min_prefill_tokens)
         if not self.pacing or blocked or not contended:
@@ -78,3 +83,4 @@ class StreamPacer:
             wake = float(sc.due_lat[parked].min()) - (2.0 + self.park_margin_steps) * step - cushion
             decision.next_call_by = max(budget.now, wake)
         decision.park = store.rids[ir[parked]].tolist()
+

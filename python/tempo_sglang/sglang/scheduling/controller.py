@@ -45,6 +45,7 @@ class TempoController:
         self.admit_rank: dict[str, tuple[int, int]] = {}
         self.group_tokens: dict[tuple, int] = {}  # waiting prompt tokens per sibling group
         self.tracked: dict[str, object] = {}
+        self.prefill_passes_since_decode = 0  # prefill passes run since the last decode step
         self.stats = ControllerStats(step_fit=StepTimeFit(prior=_step_time_prior(scheduler)))
         self.analyzer = _make_analyzer(scheduler)
         self.metrics = TempoMetrics(bool(getattr(scheduler.server_args, "enable_metrics", False)), policy_name)
@@ -103,12 +104,14 @@ class TempoController:
         """Learn the engine's speed from one executed step."""
         mode = batch.forward_mode
         if mode.is_decode():
+            self.prefill_passes_since_decode = 0
             context = getattr(batch, "seq_lens_sum", None)
             if not context:
                 context = sum(len(r.origin_input_ids) + len(r.output_ids) for r in batch.reqs)
             self.stats.observe_decode(elapsed, batch.batch_size(), int(context))
             self.stats.observe_decode_end(time.time())
         elif mode.is_extend():
+            self.prefill_passes_since_decode += 1
             self.stats.observe_prefill(elapsed, int(getattr(batch, "extend_num_tokens", 0) or 0),
                                        fixed=self.stats.step_fit.coefficients()[0] or None)
 
@@ -161,7 +164,8 @@ class TempoController:
             kv_total_tokens=int(scheduler.max_total_num_tokens),
             decode_time_base=base, decode_time_per_request=per_request, decode_time_per_ctx_token=per_ctx,
             prefill_step_overhead=self.stats.prefill_overhead or base or self.stats.decode_step_time or 0.0,
-            decode_interval=self.stats.decode_interval or 0.0)
+            decode_interval=self.stats.decode_interval or 0.0,
+            prefill_passes_since_decode=self.prefill_passes_since_decode)
 
     def _apply_rejections(self, scheduler, decision: Decision) -> None:
         if not decision.reject:
