@@ -48,6 +48,7 @@ def test_bench_and_report_on_tiny_model(tmp_path, tiny_server):
     report = (out / "report.md").read_text()
     assert "| fcfs | 1.5 | 1 |" in report and "| tempo | 1.5 | 1 |" in report
     assert "tempo / fcfs" in report and "sim / live" in report
+    assert (out / "measured-profile-1.5.json").is_file()  # the tempo server's in-server step figures
     for png in ("goodput.png", "classes.png"):
         assert (out / png).stat().st_size > 5000
 
@@ -140,3 +141,24 @@ def test_policy_options_reach_the_policy_in_bench_and_sim(tmp_path):
     with pytest.raises(ValueError, match="JSON object"):
         main(["sim", "--rates", "3", "--seeds", "1", "--num-requests", "10", "--policies", "tempo", "--jobs", "1",
               "--out", str(tmp_path / "s"), "--policy-options", "[1]"])
+
+
+def test_measured_profile_takes_the_median_in_server_figures(tmp_path):
+    """The replay's contention-aware profile: per rate, the median of the servers' own step figures
+    (stock fcfs reports none), the rest from the shipped profile."""
+    from tempo_sglang.bench.sim_compare import measured_profile
+    from tempo_sglang.sim.costmodel import load_profile
+
+    def row(policy, rate, base, per_req, per_ctx, prefill):
+        figs = None if base is None else {"decode_ms_base": base, "decode_ms_per_request": per_req,
+                                          "decode_us_per_ctx_token": per_ctx, "prefill_ms_per_token": prefill}
+        return {"policy": policy, "rate": rate, "profile": "smollm2-135m-cpu", "scheduler": figs}
+
+    rows = [row("fcfs", 0.5, None, 0, 0, 0), row("tempo", 0.5, 60.0, 4.0, 30.0, 2.0),
+            row("edf", 0.5, 70.0, 5.0, 34.0, 3.0), row("ltr", 0.5, 62.0, 4.4, 32.0, 2.5), row("edf", 0.9, 1, 1, 1, 1)]
+    path = measured_profile(rows, 0.5, "smollm2-135m-cpu", tmp_path)
+    cost = load_profile(path)
+    shipped = load_profile("smollm2-135m-cpu")
+    assert cost.coeffs == pytest.approx((0.062, 0.0025, shipped.coeffs[2], 32e-6, 0.0044 - 0.0025))
+    assert cost.kv_capacity_tokens == shipped.kv_capacity_tokens
+    assert measured_profile(rows[:1], 0.5, "smollm2-135m-cpu", tmp_path) is None  # fcfs alone: no figures

@@ -111,7 +111,11 @@ def write_report(directory: str | Path, sim: bool = False) -> Path:
     if sim:
         from tempo_sglang.bench.sim_compare import compare_with_sim
 
-        text += ["## Simulator against the live runs", "", compare_with_sim(rows, directory), ""]
+        text += ["## Simulator against the live runs", "",
+                 "On the shipped profile (fitted on the engine running alone):", "",
+                 compare_with_sim(rows, directory), "",
+                 "On the profile measured in the servers during the bench (`sim_compare.measured_profile`):", "",
+                 compare_with_sim(rows, directory, measured=True), ""]
     path = directory / "report.md"
     path.write_text("\n".join(text))
     return path

@@ -11,23 +11,51 @@ arrival, `workloads.release.cutoff_time`) and the same length model the live ser
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from tempo_sglang.sim.costmodel import CostModel, load_profile
 from tempo_sglang.sim.sweep import RunSpec, run_one
 
 LIVE_KV_TOKENS = 32768  # the launcher's --max-total-tokens on a CPU engine
 LIVE_MAX_RUNNING = 2048  # SGLang's max_running_requests for that KV size (the server log says so)
 
 
-def sim_row(row: dict, length_model: Path | None) -> dict:
-    """The simulator's row for one live row."""
+def measured_profile(rows: Sequence[dict], rate: float, base: str, out_dir: Path) -> Path | None:
+    """A cost profile fitted to the engine *as the bench ran it*: the in-server step figures of the
+    live rows at ``rate`` (each plugin-scheduled server measures its decode step's base, per-request
+    and per-context-token cost and its prefill cost per token; stock fcfs/lpm servers report none, so
+    a rate's figures are the median over the servers that do). The shipped profile was fitted on an
+    engine running alone; during a bench the client, tokenizer and detokenizer share the CPU, and
+    the measured steps are slower. None when no row at ``rate`` has figures."""
+    figs = [r["scheduler"] for r in rows if float(r["rate"]) == rate and isinstance(r.get("scheduler"), dict)
+            and r["scheduler"].get("decode_ms_per_request")]
+    if not figs:
+        return None
+    med = {k: float(np.median([f[k] for f in figs if f.get(k) is not None] or [np.nan]))
+           for k in ("decode_ms_base", "decode_ms_per_request", "decode_us_per_ctx_token", "prefill_ms_per_token")}
+    if any(np.isnan(v) for v in med.values()):
+        return None
+    profile = load_profile(base)
+    c0, c1 = med["decode_ms_base"] / 1e3, med["prefill_ms_per_token"] / 1e3
+    c4 = max(med["decode_ms_per_request"] / 1e3 - c1, 0.0)  # a decoding request: one token (c1) plus c4
+    fitted = CostModel(name=f"{base}@bench-{rate:g}", coeffs=(c0, c1, profile.coeffs[2], med["decode_us_per_ctx_token"] / 1e6, c4),
+                       max_running=profile.max_running, kv_capacity_tokens=profile.kv_capacity_tokens,
+                       chunk_size=profile.chunk_size, meta={"provenance": "median in-server step figures of the bench"})
+    path = out_dir / f"measured-profile-{rate:g}.json"
+    path.write_text(json.dumps(fitted.to_dict(), indent=1))
+    return path
+
+
+def sim_row(row: dict, length_model: Path | None, profile: str | Path | None = None) -> dict:
+    """The simulator's row for one live row (on ``profile``, default the row's own)."""
     engine = {"mixed": False, "kv_capacity": LIVE_KV_TOKENS, "max_running": LIVE_MAX_RUNNING,
               "decode_reserve": "max_new"}  # the live driver sends ignore_eos: SGLang reserves max_new
     spec = RunSpec(policy=row["policy"], rate=float(row["rate"]), seed=int(row["seed"]), workload=row["workload"],
-                   profile=row["profile"], num_requests=int(row["num_jobs"]), arrival=row.get("arrival", "poisson"),
+                   profile=str(profile or row["profile"]), num_requests=int(row["num_jobs"]), arrival=row.get("arrival", "poisson"),
                    cv=row.get("cv"), slo_scale=float(row["slo_scale"]), length_scale=float(row["length_scale"]),
                    engine=engine, drain_s=float(row["drain_s"]), analyzer="default" if length_model is not None else "none",
                    length_model=str(length_model) if length_model is not None else None,
@@ -35,13 +63,18 @@ def sim_row(row: dict, length_model: Path | None) -> dict:
     return run_one(spec)
 
 
-def compare_with_sim(rows: Sequence[dict], directory: str | Path) -> str:
-    """Markdown table: live vs simulated request goodput per (policy, rate), mean over seeds."""
+def compare_with_sim(rows: Sequence[dict], directory: str | Path, measured: bool = False) -> str:
+    """Markdown table: live vs simulated request goodput per (policy, rate), mean over seeds; with
+    ``measured`` each rate is replayed on the `measured_profile` of its rows."""
     model = Path(directory) / "length_model.npz"
     model = model if model.is_file() else None
+    profiles: dict[float, Path | None] = {}
+    if measured:
+        for rate in sorted({float(r["rate"]) for r in rows}):
+            profiles[rate] = measured_profile(rows, rate, rows[0]["profile"], Path(directory))
     acc: dict[tuple[str, float], list[tuple[float, float]]] = {}
     for row in rows:
-        sim = sim_row(row, model)
+        sim = sim_row(row, model, profiles.get(float(row["rate"])))
         acc.setdefault((row["policy"], float(row["rate"])), []).append(
             (float(row["request_goodput"]), float(sim["request_goodput"])))
     lines = ["| policy | rate | live req goodput /s | sim req goodput /s | sim / live | within 15%? |",

@@ -16,7 +16,11 @@ For request r at time ``now`` with ``v`` the decode step time and ``p`` the pref
 - ``bw = t_gen / t_rem`` (share of steps r needs); ``bw > 1``: it can no longer make it;
 - ``gain``: the SLO-meeting gain still achievable. Already secured or already lost gain is excluded:
   a latency request counts only the output tokens that can still meet their due time if served every
-  step from now on, plus its prompt while its first token can still be on time; a deadline or program
+  step from now on at ``latency_fast_fraction`` of its TBT per token (or the current step, if
+  faster), plus its prompt while its first token can still be on time. Not at the current step: on
+  the CPU engine a big batch's step exceeds the TBT, which counted every stream a step behind its
+  line (and every arrival waiting 1.6 of its 2 s TTFT) as worthless, so it was left out of the batch
+  and waited up to 35 s (measured); a deadline or program
   call counts ``input + w_d * output``, discounted by ``1 / bw**2`` when the bound says it does not
   fit (``bw > 1``: the bound is conservative, the true length is usually shorter), 0 when hopeless;
 - ``density = gain / t_gen``; a program call gets its program's density: the sum of the live calls'
@@ -85,14 +89,15 @@ def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
     due_lat = arrival + np.where(is_lat, ttft, 0.0) + gen * tbt
     # latency: tokens k = 0.. (from now) arrive at now + pf_time + (k+1) v, due at due_lat + k tbt
     slack_lat = due_lat - now - pf_time - v
-    late = slack_lat < 0
-    catch_up = np.maximum(tbt - v, 1e-9)
-    lost = np.where(~late, 0.0, np.where(tbt > v, np.ceil(-slack_lat / catch_up), rem))
+    # tokens still achievable: counted at the step a smaller batch gives (the policy sizes the batch
+    # for the streams), not at the current step, which may exceed the TBT while the batch is big
+    v_fast = np.minimum(v, latency_fast_fraction * tbt)
+    slack_fast = slack_lat + v - v_fast
+    late = slack_fast < 0
+    lost = np.where(~late, 0.0, np.ceil(-slack_fast / np.maximum(tbt - v_fast, 1e-9)))
     ach_tok = np.clip(rem - lost, 0.0, None)
     gain_lat = DECODE_WEIGHT * ach_tok + np.where((gen == 0) & ~late, prompt, 0)
-    v_fast = np.minimum(v, latency_fast_fraction * tbt)
-    lost_fast = np.where(~late, 0.0, np.ceil(-(slack_lat + v - v_fast) / np.maximum(tbt - v_fast, 1e-9)))
-    lat_hopeless = (rem - lost_fast) <= 0
+    lat_hopeless = ach_tok <= 0
     if late_is_lost:  # a token already past its due time fails the due line: the SLO is lost
         lat_hopeless |= is_lat & (due_lat < now - v)
 

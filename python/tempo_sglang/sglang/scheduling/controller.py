@@ -46,6 +46,7 @@ class TempoController:
         self.group_tokens: dict[tuple, int] = {}  # waiting prompt tokens per sibling group
         self.tracked: dict[str, object] = {}
         self.prefill_passes_since_decode = 0  # prefill passes run since the last decode step
+        self._last_park: set[str] = set()  # (debug log) the parked set last reported
         self.stats = ControllerStats(step_fit=StepTimeFit(prior=_step_time_prior(scheduler)))
         self.analyzer = _make_analyzer(scheduler)
         self.metrics = TempoMetrics(bool(getattr(scheduler.server_args, "enable_metrics", False)), policy_name)
@@ -76,6 +77,14 @@ class TempoController:
         if decision.preempt:
             preempted = preempt(scheduler, running_batch, set(decision.preempt) - set(self.parking.reqs))
             self.stats.preempted += len(preempted)
+        if DEBUG and (decision.demote or decision.preempt or set(decision.park) != self._last_park):
+            self._last_park = set(decision.park)
+            cls = {r.rid: r.tempo.slo.slo_class.value[:3] for r in running_reqs + parked_reqs + waiting_reqs
+                   if getattr(r, "tempo", None) is not None}
+            logger.warning("tempo pass %d: park %s preempt %s demote %s v=%.3f", self.stats.passes,
+                           sorted(f"{cls.get(r, '?')}:{r[:5]}" for r in decision.park),
+                           [f"{cls.get(r, '?')}:{r[:5]}" for r in decision.preempt],
+                           [f"{cls.get(r, '?')}:{r[:5]}" for r in decision.demote], budget.decode_step_time)
         if DEBUG and self.stats.passes % 20 == 0:
             logger.warning("tempo budget: v=%.3f p=%.5f base=%.3f per_req=%.4f per_kctx=%.4f cap=%s prefill=%s "
                            "park=%d run=%d wait=%d", budget.decode_step_time, budget.prefill_time_per_token,
