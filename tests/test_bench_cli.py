@@ -145,20 +145,26 @@ def test_policy_options_reach_the_policy_in_bench_and_sim(tmp_path):
 
 def test_measured_profile_takes_the_median_in_server_figures(tmp_path):
     """The replay's contention-aware profile: per rate, the median of the servers' own step figures
-    (stock fcfs reports none), the rest from the shipped profile."""
+    (stock fcfs reports none), the rest from the shipped profile; a prefill figure that folds in each
+    pass's fixed cost (no ``prefill_ms_overhead``) is not taken, the shipped one scaled instead."""
     from tempo_sglang.bench.sim_compare import measured_profile
     from tempo_sglang.sim.costmodel import load_profile
 
-    def row(policy, rate, base, per_req, per_ctx, prefill):
+    def row(policy, rate, base, per_req, per_ctx, prefill, overhead=30.0):
         figs = None if base is None else {"decode_ms_base": base, "decode_ms_per_request": per_req,
-                                          "decode_us_per_ctx_token": per_ctx, "prefill_ms_per_token": prefill}
+                                          "decode_us_per_ctx_token": per_ctx, "prefill_ms_per_token": prefill,
+                                          "prefill_ms_overhead": overhead}
         return {"policy": policy, "rate": rate, "profile": "smollm2-135m-cpu", "scheduler": figs}
 
     rows = [row("fcfs", 0.5, None, 0, 0, 0), row("tempo", 0.5, 60.0, 4.0, 30.0, 2.0),
             row("edf", 0.5, 70.0, 5.0, 34.0, 3.0), row("ltr", 0.5, 62.0, 4.4, 32.0, 2.5), row("edf", 0.9, 1, 1, 1, 1)]
-    path = measured_profile(rows, 0.5, "smollm2-135m-cpu", tmp_path)
-    cost = load_profile(path)
     shipped = load_profile("smollm2-135m-cpu")
+    cost = load_profile(measured_profile(rows, 0.5, "smollm2-135m-cpu", tmp_path))
     assert cost.coeffs == pytest.approx((0.062, 0.0025, shipped.coeffs[2], 32e-6, 0.0044 - 0.0025))
     assert cost.kv_capacity_tokens == shipped.kv_capacity_tokens
+    for r in rows[1:4]:
+        del r["scheduler"]["prefill_ms_overhead"]  # an older server: gross per-token prefill figures
+    s0, s1, _, _, s4 = shipped.coeffs
+    gross = load_profile(measured_profile(rows, 0.5, "smollm2-135m-cpu", tmp_path))
+    assert gross.coeffs[1] == pytest.approx(s1 * (0.062 + 0.0044) / (s0 + s1 + s4))
     assert measured_profile(rows[:1], 0.5, "smollm2-135m-cpu", tmp_path) is None  # fcfs alone: no figures

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tempo_sglang.sim.costmodel import CostModel, load_profile
+from tempo_sglang.sim.costmodel import CostModel, forget_profile, load_profile
 from tempo_sglang.sim.sweep import RunSpec, run_one
 
 LIVE_KV_TOKENS = 32768  # the launcher's --max-total-tokens on a CPU engine
@@ -30,7 +30,10 @@ def measured_profile(rows: Sequence[dict], rate: float, base: str, out_dir: Path
     and per-context-token cost and its prefill cost per token; stock fcfs/lpm servers report none, so
     a rate's figures are the median over the servers that do). The shipped profile was fitted on an
     engine running alone; during a bench the client, tokenizer and detokenizer share the CPU, and
-    the measured steps are slower. None when no row at ``rate`` has figures."""
+    the measured steps are slower. The prefill cost per token is the servers' own when they report it
+    net of the fixed cost of a pass (``prefill_ms_overhead``); older rows folded that cost in, so
+    there the shipped figure is scaled by the measured decode slowdown. None when no row at ``rate``
+    has figures."""
     figs = [r["scheduler"] for r in rows if float(r["rate"]) == rate and isinstance(r.get("scheduler"), dict)
             and r["scheduler"].get("decode_ms_per_request")]
     if not figs:
@@ -40,13 +43,19 @@ def measured_profile(rows: Sequence[dict], rate: float, base: str, out_dir: Path
     if any(np.isnan(v) for v in med.values()):
         return None
     profile = load_profile(base)
-    c0, c1 = med["decode_ms_base"] / 1e3, med["prefill_ms_per_token"] / 1e3
-    c4 = max(med["decode_ms_per_request"] / 1e3 - c1, 0.0)  # a decoding request: one token (c1) plus c4
+    s0, s1, _s2, _s3, s4 = profile.coeffs
+    c0, per_request = med["decode_ms_base"] / 1e3, med["decode_ms_per_request"] / 1e3
+    if all(f.get("prefill_ms_overhead") is not None for f in figs):
+        c1 = med["prefill_ms_per_token"] / 1e3  # net of each pass's fixed cost, which c0 charges
+    else:  # older servers folded each pass's fixed cost into the per-token figure: c0 would count it
+        c1 = s1 * max(1.0, (c0 + per_request) / (s0 + s1 + s4))  # twice, so scale by the decode slowdown
+    c4 = max(per_request - c1, 0.0)  # a decoding request: one token (c1) plus c4
     fitted = CostModel(name=f"{base}@bench-{rate:g}", coeffs=(c0, c1, profile.coeffs[2], med["decode_us_per_ctx_token"] / 1e6, c4),
                        max_running=profile.max_running, kv_capacity_tokens=profile.kv_capacity_tokens,
                        chunk_size=profile.chunk_size, meta={"provenance": "median in-server step figures of the bench"})
     path = out_dir / f"measured-profile-{rate:g}.json"
     path.write_text(json.dumps(fitted.to_dict(), indent=1))
+    forget_profile(path)
     return path
 
 

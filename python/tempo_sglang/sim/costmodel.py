@@ -107,6 +107,11 @@ def load_profile(name_or_path: str | Path) -> CostModel:
     return _CACHE[key]
 
 
+def forget_profile(name_or_path: str | Path) -> None:
+    """Drop a loaded profile from the cache (its file was rewritten)."""
+    _CACHE.pop(str(name_or_path), None)
+
+
 # ---- fitting ---------------------------------------------------------------------------------------
 @dataclass
 class StepSample:
