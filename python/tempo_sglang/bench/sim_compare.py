@@ -43,14 +43,14 @@ def measured_profile(rows: Sequence[dict], rate: float, base: str, out_dir: Path
     if any(np.isnan(v) for v in med.values()):
         return None
     profile = load_profile(base)
-    s0, s1, _s2, _s3, s4 = profile.coeffs
+    s0, s1, s2, _s3, s4 = profile.coeffs
     c0, per_request = med["decode_ms_base"] / 1e3, med["decode_ms_per_request"] / 1e3
     if all(f.get("prefill_ms_overhead") is not None for f in figs):
         c1 = med["prefill_ms_per_token"] / 1e3  # net of each pass's fixed cost, which c0 charges
     else:  # older servers folded each pass's fixed cost into the per-token figure: c0 would count it
         c1 = s1 * max(1.0, (c0 + per_request) / (s0 + s1 + s4))  # twice, so scale by the decode slowdown
     c4 = max(per_request - c1, 0.0)  # a decoding request: one token (c1) plus c4
-    fitted = CostModel(name=f"{base}@bench-{rate:g}", coeffs=(c0, c1, profile.coeffs[2], med["decode_us_per_ctx_token"] / 1e6, c4),
+    fitted = CostModel(name=f"{base}@bench-{rate:g}", coeffs=(c0, c1, s2, med["decode_us_per_ctx_token"] / 1e6, c4),
                        max_running=profile.max_running, kv_capacity_tokens=profile.kv_capacity_tokens,
                        chunk_size=profile.chunk_size, meta={"provenance": "median in-server step figures of the bench"})
     path = out_dir / f"measured-profile-{rate:g}.json"

@@ -83,4 +83,3 @@ class StreamPacer:
             wake = float(sc.due_lat[parked].min()) - (2.0 + self.park_margin_steps) * step - cushion
             decision.next_call_by = max(budget.now, wake)
         decision.park = store.rids[ir[parked]].tolist()
-
