@@ -13,6 +13,7 @@ judged on many seeds before it is measured live (where single runs swing 2-3x wi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -66,7 +67,8 @@ def main() -> None:
     profile = load_profile(PROFILE)
     if args.coeffs:
         override = json.loads(args.coeffs)
-        profile.coeffs = tuple(float(override.get(k, c)) for k, c in zip(COEFF_NAMES, profile.coeffs, strict=True))
+        coeffs = tuple(float(override.get(k, c)) for k, c in zip(COEFF_NAMES, profile.coeffs, strict=True))
+        profile = dataclasses.replace(profile, coeffs=coeffs)  # a copy: load_profile's instance is shared
     for rate in (float(r) for r in args.rates.split(",")):
         rows = [run(args.policy, options, rate, seed, model, profile=profile) for seed in range(args.seeds)]
         mean = {k: sum(r[k] for r in rows) / len(rows)
