@@ -194,7 +194,9 @@ class StepBudgeter:
     longer than the budget (the budget keeps ``1 - fraction`` of the tightest interval for prefill; a
     stream admitted into part of that keeps its line, one left waiting loses its first token);
     ``give_way``: a latency arrival, or a stream whose next token is due within ``risk_steps`` decode
-    intervals, may displace running calls of lower budget density (`giveway`).
+    intervals, may displace running calls of lower budget density (`giveway`); a latency arrival
+    also calls of any budget density with more plain slack than ``arrival_slack_steps`` decode
+    intervals (0: off).
     """
 
     time_share: bool = True
@@ -203,6 +205,7 @@ class StepBudgeter:
     latency_overdraft: float = 0.0
     give_way: bool = True
     risk_steps: float = 3.0
+    arrival_slack_steps: float = 0.0
     reserve: float = 0.0  # step seconds the latency load took lately (decaying maximum)
 
     def _weigh(self, sc: Scores, store: ViewStore, idx: np.ndarray, n_running: int, lines: Lines, v: float,
@@ -218,6 +221,13 @@ class StepBudgeter:
         flexible = (((~np.isnan(lines.ahead) & (spare > self.aside_slack_steps * v)) | (sc.cls == BE))
                     & self.time_share & (np.arange(idx.size) < n_running))
         return shares * final, flexible, budget_density(sc, final)
+
+    def _spare(self, sc: Scores, budget: EngineBudget) -> np.ndarray | None:
+        """Rows with enough plain slack for a latency arrival to displace at any budget density."""
+        if self.arrival_slack_steps <= 0:
+            return None
+        interval = max(budget.decode_interval, budget.decode_step_time, 1e-6)
+        return sc.slack > self.arrival_slack_steps * interval
 
     def admit(self, order: np.ndarray, sc: Scores, store: ViewStore, idx: np.ndarray, n_running: int,
               waiting_served: np.ndarray, lines: Lines, v: float,
@@ -237,7 +247,8 @@ class StepBudgeter:
         borrow = np.full(idx.size, float(weight[flexible].sum()) + room - calm_room)
         if self.give_way and self.time_share:
             lat = np.flatnonzero(sc.cls == LAT)
-            borrow[lat] += displace_room(displaceable(sc, n_r, flexible), weight, bd, bd[lat])
+            borrow[lat] += displace_room(displaceable(sc, n_r, flexible), weight, bd, bd[lat],
+                                         self._spare(sc, budget))
         return fit_shares(order, weight, calm_room, urgent, borrow, overdraft)
 
     def aside(self, sc: Scores, store: ViewStore, idx: np.ndarray, lines: Lines, costs: np.ndarray,
@@ -264,4 +275,6 @@ class StepBudgeter:
         claim = float(bd[np.concatenate((risk, arrivals))].max())
         cand = displaceable(sc, n_running, flexible)  # disjoint from ``rows``: those may step aside
         cand = cand[~gone[cand]]
-        return np.concatenate((rows, calls_to_displace(cand, bd, costs, claim, need))).astype(np.int64)
+        spare = self._spare(sc, budget) if arrivals.size else None
+        picks = calls_to_displace(cand, bd, costs, claim, need, sc.slack, spare)
+        return np.concatenate((rows, picks)).astype(np.int64)

@@ -14,6 +14,13 @@ arrival that would not fit, may displace the running calls of lower budget densi
 they are parked (keeping their KV) and resume when the step has room. A call that is displaced for
 too long becomes hopeless and is demoted like any other (`triage`), which the response reports.
 A stream already late is not rescued: it has lost its SLO, and displacing a call for it loses two.
+
+A latency *arrival* may also displace calls of any budget density whose plain slack is longer than a
+few decode steps (``slack_floor``): an arrival kept waiting loses its first token, hence the whole
+request, while a call parked on slack it has loses nothing unless it is parked until that slack is
+gone, and it is not: it stops being displaceable before then, and the streams that finish free the
+step again. (Measured in the replay of the live mix on a slow stretch: first tokens waited behind
+calls with 3-10 s of slack and a higher budget density.)
 """
 
 from __future__ import annotations
@@ -37,15 +44,20 @@ def displaceable(sc: Scores, n_running: int, flexible: np.ndarray) -> np.ndarray
     return np.flatnonzero(((cls == DL) | (cls == PROG)) & (sc.gain[:n_running] > 0) & ~flexible[:n_running])
 
 
-def displace_room(rows: np.ndarray, weight: np.ndarray, bd: np.ndarray, claimant_bd: np.ndarray) -> np.ndarray:
-    """Per claimant (budget density ``claimant_bd``): the summed ``weight`` of the ``rows`` of
-    lower budget density, which it may displace."""
+def displace_room(rows: np.ndarray, weight: np.ndarray, bd: np.ndarray, claimant_bd: np.ndarray,
+                  spare: np.ndarray | None = None) -> np.ndarray:
+    """Per claimant (budget density ``claimant_bd``): the summed ``weight`` of the ``rows`` it may
+    displace: those of lower budget density, and those marked ``spare`` (slack to give, any density)."""
     if rows.size == 0:
         return np.zeros(claimant_bd.size)
+    extra = 0.0
+    if spare is not None:
+        extra = float(weight[rows[spare[rows]]].sum())
+        rows = rows[~spare[rows]]
     order = np.argsort(bd[rows], kind="stable")
     sorted_bd = bd[rows][order]
     cum = np.concatenate(([0.0], np.cumsum(weight[rows][order])))
-    return cum[np.searchsorted(sorted_bd, claimant_bd, side="left")]
+    return cum[np.searchsorted(sorted_bd, claimant_bd, side="left")] + extra
 
 
 def streams_at_risk(sc: Scores, n_running: int, decoding: np.ndarray, now: float, interval: float,
@@ -56,12 +68,17 @@ def streams_at_risk(sc: Scores, n_running: int, decoding: np.ndarray, now: float
     return np.flatnonzero(decoding & (sc.cls[:n_running] == LAT) & (ahead >= 0) & (ahead < steps * interval))
 
 
-def calls_to_displace(rows: np.ndarray, bd: np.ndarray, costs: np.ndarray, above: float, need: float) -> np.ndarray:
-    """The ``rows`` of budget density below ``above`` to park, lowest first, until their ``costs``
-    cover ``need`` seconds of step (all of them if they cannot)."""
+def calls_to_displace(rows: np.ndarray, bd: np.ndarray, costs: np.ndarray, above: float, need: float,
+                      slack: np.ndarray | None = None, spare: np.ndarray | None = None) -> np.ndarray:
+    """Of the ``rows``, those of budget density below ``above`` to park, lowest first, then those
+    marked ``spare`` (most ``slack`` first), until their ``costs`` cover ``need`` seconds of step
+    (all of them if they cannot)."""
     if need <= 0 or rows.size == 0:
         return np.empty(0, dtype=np.int64)
-    rows = rows[bd[rows] < above]
-    rows = rows[np.argsort(bd[rows], kind="stable")]
-    k = int(np.searchsorted(np.cumsum(costs[rows]), need, side="left")) + 1
-    return rows[:k].astype(np.int64)
+    low = rows[bd[rows] < above]
+    picked = low[np.argsort(bd[low], kind="stable")]
+    if spare is not None and slack is not None:
+        more = rows[(bd[rows] >= above) & spare[rows]]
+        picked = np.concatenate((picked, more[np.argsort(-slack[more], kind="stable")]))
+    k = int(np.searchsorted(np.cumsum(costs[picked]), need, side="left")) + 1
+    return picked[:k].astype(np.int64)

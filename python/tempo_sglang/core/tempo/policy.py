@@ -61,7 +61,8 @@ class TempoPolicy:
                  reserve_decay: float = 0.995, aside_slack_steps: float = 20.0, time_share: bool = True,
                  step_choice: str = "gain", stage_use: str = "rem", late_is_lost: bool = False,
                  line_margin: float = 0.25, latency_overdraft: float = 0.33, give_way: bool = True,
-                 risk_steps: float = 3.0, alternate_prefill: bool = True, **_: Any):
+                 risk_steps: float = 3.0, alternate_prefill: bool = True, arrival_slack_steps: float = 10.0,
+                 idle_pass_ttft: float = 0.5, **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -95,7 +96,11 @@ class TempoPolicy:
         intervals, displaces running calls of lower budget density (`giveway`);
         alternate_prefill [True]: on an engine that runs prefill passes back to back while one can be
         formed, a pass after a pass (no decode step between) computes only what the decoding streams'
-        slack pays for, else the step decodes (`pacing.prefill_budget`).
+        slack pays for, else the step decodes (`pacing.prefill_budget`);
+        arrival_slack_steps [10]: a latency arrival may also displace running calls of any budget density
+        with more plain slack than this many decode intervals (`giveway`; 0: off);
+        idle_pass_ttft [0.5]: while no stream decodes, a prefill pass lasts at most this share of the
+        tightest TTFT seen in the last minute (`StreamPacer.idle_budget`; 0: off).
         """
         self.oracle = oracle
         self.name = "oracle" if oracle else "tempo"
@@ -105,7 +110,7 @@ class TempoPolicy:
                                  prefill_margin_steps=float(prefill_margin_steps),
                                  min_prefill_tokens=int(min_prefill_tokens),
                                  chunk_efficiency=float(chunk_efficiency),
-                                 alternate=bool(alternate_prefill))
+                                 alternate=bool(alternate_prefill), idle_pass_ttft=float(idle_pass_ttft))
         self.be_share, self.be_max_wait_s = float(be_share), float(be_max_wait_s)
         self.max_preempt, self.honor_max_wait = int(max_preempt), honor_max_wait
         self.pressure_bw = float(pressure_bw)
@@ -129,7 +134,8 @@ class TempoPolicy:
         self.budgeter = StepBudgeter(time_share=bool(time_share), aside_slack_steps=float(aside_slack_steps),
                                      reserve_decay=float(reserve_decay),
                                      latency_overdraft=float(latency_overdraft), give_way=bool(give_way),
-                                     risk_steps=float(risk_steps))
+                                     risk_steps=float(risk_steps),
+                                     arrival_slack_steps=float(arrival_slack_steps))
         self.batch_cap: int | None = None  # the batch limit of the last full pass (introspection)
         self.store = ViewStore(oracle=oracle)
         self._passes = 0
@@ -200,6 +206,7 @@ class TempoPolicy:
         sc = self._score(idx, budget)
         decision = Decision()
         is_wait = np.arange(idx.size) >= n_r
+        self.pacer.note_latency(now, st.ttft[idx][sc.cls == LAT])
 
         # rejection (never-started requests past max_wait) and demotion of hopeless requests
         alive = reject_and_demote(st, idx, sc, is_wait, now, self.honor_max_wait, decision)

@@ -35,7 +35,32 @@ class StreamPacer:
     min_prefill_tokens: int = 32
     chunk_efficiency: float = 2.0
     alternate: bool = True
+    idle_pass_ttft: float = 0.5
+    latency_memory_s: float = 60.0
     ttft_rate: float = 0.0  # prompt tokens/s the waiting latency requests need (last full pass)
+    recent_ttft: float = float("inf")  # tightest TTFT of the latency requests seen lately
+    recent_ttft_at: float = float("-inf")  # when a latency request was last seen
+
+    def note_latency(self, now: float, ttfts: np.ndarray) -> None:
+        """Remember the tightest TTFT of the latency requests of a full pass (``ttfts``, seconds)."""
+        if now - self.recent_ttft_at > self.latency_memory_s:
+            self.recent_ttft = float("inf")
+        ttfts = ttfts[np.isfinite(ttfts) & (ttfts > 0)]
+        if ttfts.size:
+            self.recent_ttft = min(self.recent_ttft, float(ttfts.min()))
+            self.recent_ttft_at = now
+
+    def idle_budget(self, budget: EngineBudget) -> int | None:
+        """Prompt tokens of a pass while no stream decodes: a pass must not outlast ``idle_pass_ttft`` of
+        the tightest TTFT seen within ``latency_memory_s``, or a latency request arriving as it starts
+        waits out its first token behind it (None: no such request seen lately, or no prefill cost)."""
+        p = budget.prefill_time_per_token
+        if self.idle_pass_ttft <= 0 or p <= 0 or not np.isfinite(self.recent_ttft) \
+                or budget.now - self.recent_ttft_at > self.latency_memory_s:
+            return None
+        efficient = efficient_chunk(budget.prefill_step_overhead, p, self.chunk_efficiency)
+        seconds = self.idle_pass_ttft * self.recent_ttft - max(budget.prefill_step_overhead, 0.0)
+        return int(min(budget.token_budget, max(efficient, self.min_prefill_tokens, seconds / p)))
 
     def pace(self, sc: Scores, n_running: int, ir: np.ndarray, store: ViewStore, budget: EngineBudget,
              decision: Decision, *, urgent_waiting: bool, contended: bool, pending_prefill: float,
@@ -52,6 +77,7 @@ class StreamPacer:
         cls, pf_rem = sc.cls[:n_running], sc.pf_rem[:n_running]
         mask = decoding_latency(cls, pf_rem, store.gen[ir])
         if not mask.any():
+            decision.prefill_token_budget = self.idle_budget(budget)
             return
         ahead = sc.due_lat[:n_running] - budget.now
         if sc.cls.size > n_running:  # a full pass sees the waiting prompts; a cheap pass reuses it
