@@ -194,9 +194,8 @@ class StepBudgeter:
     longer than the budget (the budget keeps ``1 - fraction`` of the tightest interval for prefill; a
     stream admitted into part of that keeps its line, one left waiting loses its first token);
     ``give_way``: a latency arrival, or a stream whose next token is due within ``risk_steps`` decode
-    intervals, may displace running calls of lower budget density (`giveway`); a latency arrival
-    also calls of any budget density with more plain slack than ``arrival_slack_steps`` decode
-    intervals (0: off).
+    intervals, may displace running calls of lower budget density (`giveway`), and calls of any
+    budget density with more plain slack than ``arrival_slack_steps`` decode intervals (0: off).
     """
 
     time_share: bool = True
@@ -275,6 +274,6 @@ class StepBudgeter:
         claim = float(bd[np.concatenate((risk, arrivals))].max())
         cand = displaceable(sc, n_running, flexible)  # disjoint from ``rows``: those may step aside
         cand = cand[~gone[cand]]
-        spare = self._spare(sc, budget) if arrivals.size else None
+        spare = self._spare(sc, budget)
         picks = calls_to_displace(cand, bd, costs, claim, need, sc.slack, spare)
         return np.concatenate((rows, picks)).astype(np.int64)

@@ -97,8 +97,8 @@ class TempoPolicy:
         alternate_prefill [True]: on an engine that runs prefill passes back to back while one can be
         formed, a pass after a pass (no decode step between) computes only what the decoding streams'
         slack pays for, else the step decodes (`pacing.prefill_budget`);
-        arrival_slack_steps [10]: a latency arrival may also displace running calls of any budget density
-        with more plain slack than this many decode intervals (`giveway`; 0: off);
+        arrival_slack_steps [10]: a latency arrival or a stream at risk may also displace running calls of
+        any budget density with more plain slack than this many decode intervals (`giveway`; 0: off);
         idle_pass_ttft [0.5]: while no stream decodes, a prefill pass lasts at most this share of the
         tightest TTFT seen in the last minute (`StreamPacer.idle_budget`; 0: off).
         """
