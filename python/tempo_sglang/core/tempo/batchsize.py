@@ -222,7 +222,8 @@ class StepBudgeter:
         return shares * final, flexible, budget_density(sc, final)
 
     def _spare(self, sc: Scores, budget: EngineBudget) -> np.ndarray | None:
-        """Rows with enough plain slack for a latency arrival to displace at any budget density."""
+        """Rows with enough plain slack for a latency arrival or a stream at risk to displace at any
+        budget density (None: off)."""
         if self.arrival_slack_steps <= 0:
             return None
         interval = max(budget.decode_interval, budget.decode_step_time, 1e-6)
