@@ -41,10 +41,13 @@ class StreamPacer:
     recent_ttft: float = float("inf")  # tightest TTFT of the latency requests seen lately
     recent_ttft_at: float = float("-inf")  # when a latency request was last seen
 
+    def _remembered_ttft(self, now: float) -> float:
+        """The tightest TTFT seen within ``latency_memory_s`` of ``now`` (inf: none)."""
+        return self.recent_ttft if now - self.recent_ttft_at <= self.latency_memory_s else float("inf")
+
     def note_latency(self, now: float, ttfts: np.ndarray) -> None:
         """Remember the tightest TTFT of the latency requests of a full pass (``ttfts``, seconds)."""
-        if now - self.recent_ttft_at > self.latency_memory_s:
-            self.recent_ttft = float("inf")
+        self.recent_ttft = self._remembered_ttft(now)
         ttfts = ttfts[np.isfinite(ttfts) & (ttfts > 0)]
         if ttfts.size:
             self.recent_ttft = min(self.recent_ttft, float(ttfts.min()))
@@ -54,12 +57,11 @@ class StreamPacer:
         """Prompt tokens of a pass while no stream decodes: a pass must not outlast ``idle_pass_ttft`` of
         the tightest TTFT seen within ``latency_memory_s``, or a latency request arriving as it starts
         waits out its first token behind it (None: no such request seen lately, or no prefill cost)."""
-        p = budget.prefill_time_per_token
-        if self.idle_pass_ttft <= 0 or p <= 0 or not np.isfinite(self.recent_ttft) \
-                or budget.now - self.recent_ttft_at > self.latency_memory_s:
+        p, ttft = budget.prefill_time_per_token, self._remembered_ttft(budget.now)
+        if self.idle_pass_ttft <= 0 or p <= 0 or not np.isfinite(ttft):
             return None
         efficient = efficient_chunk(budget.prefill_step_overhead, p, self.chunk_efficiency)
-        seconds = self.idle_pass_ttft * self.recent_ttft - max(budget.prefill_step_overhead, 0.0)
+        seconds = self.idle_pass_ttft * ttft - max(budget.prefill_step_overhead, 0.0)
         return int(min(budget.token_budget, max(efficient, self.min_prefill_tokens, seconds / p)))
 
     def pace(self, sc: Scores, n_running: int, ir: np.ndarray, store: ViewStore, budget: EngineBudget,
