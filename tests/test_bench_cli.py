@@ -78,6 +78,13 @@ def test_bench_on_the_simulator_writes_the_same_rows(tmp_path):
     assert main([*args[:-2], str(again), "--no-progress"]) == 0
     rows2 = [json.loads(line) for line in (again / "results.jsonl").read_text().splitlines()]
     assert [r["request_goodput"] for r in rows] == [r["request_goodput"] for r in rows2]
+    # --first-seed adds seeds later: seed 1 alone gives the same figures as seed 1 of the first run
+    later = tmp_path / "later"
+    assert main([*args[:args.index("--seeds")], "--seeds", "1", "--first-seed", "1", "--out", str(later),
+                 "--no-progress"]) == 0
+    rows3 = [json.loads(line) for line in (later / "results.jsonl").read_text().splitlines()]
+    assert {r["seed"] for r in rows3} == {1}
+    assert [r["request_goodput"] for r in rows3] == [r["request_goodput"] for r in rows if r["seed"] == 1]
     assert main(["report", str(out)]) == 0 and "| tempo | 0.2 | 2 |" in (out / "report.md").read_text()
 
 

@@ -37,6 +37,7 @@ class BenchConfig:
     rates: list[float] = field(default_factory=lambda: [0.15, 0.3, 0.5])
     duration: float = 120.0  # arrival window per run, seconds
     seeds: int = 1
+    first_seed: int = 0  # seeds run are first_seed .. first_seed + seeds - 1 (add seeds to a run later)
     out: str = "bench-out"
     model: str = "default"
     url: str | None = None  # a running server instead of launching one per policy
@@ -56,6 +57,10 @@ class BenchConfig:
 
     def resolved_profile(self) -> str:
         return self.profile or MODEL_PROFILES.get(self.model, "smollm2-135m-cpu")
+
+    def seed_list(self) -> range:
+        """The seeds each (policy, rate) runs."""
+        return range(self.first_seed, self.first_seed + self.seeds)
 
     def drain_s(self) -> float:
         return self.drain if self.drain is not None else max(60.0, self.duration)
@@ -154,7 +159,7 @@ def run_bench(cfg: BenchConfig, on_row=None) -> list[dict]:
             try:
                 url = cfg.url or server.url
                 for rate in cfg.rates:
-                    for seed in range(cfg.seeds):
+                    for seed in cfg.seed_list():
                         row = _run_point(cfg, url, policy, rate, seed, out)
                         fh.write(json.dumps(row, default=float) + "\n")
                         fh.flush()
@@ -173,7 +178,7 @@ def _simulate_all(cfg: BenchConfig, out: Path, length_model: Path | None, on_row
     with open(out / "results.jsonl", "a") as fh:
         for policy in cfg.policies:
             for rate in cfg.rates:
-                for seed in range(cfg.seeds):
+                for seed in cfg.seed_list():
                     row = _sim_point(cfg, policy, rate, seed, length_model)
                     fh.write(json.dumps(row, default=float) + "\n")
                     fh.flush()

@@ -19,7 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workload", default="paper-mix", choices=WORKLOAD_NAMES)
     p.add_argument("--rates", default="0.15,0.3,0.5", help="comma-separated job rates (jobs/s)")
     p.add_argument("--duration", type=float, default=120.0, help="arrival window of each run, seconds")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per rate (0..N-1)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per rate (FIRST..FIRST+N-1)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="first seed (default 0): run more seeds later into the same --out and --length-model")
     p.add_argument("--out", default="bench-out", help="output directory (results.jsonl is appended to)")
     p.add_argument("--model", default="default", help="default | tiny | PATH (when launching servers)")
     p.add_argument("--url", default=None, help="use the server running at URL (one policy name as label)")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from tempo_sglang.sglang.config import parse_policy_options
 
     cfg = BenchConfig(policies=[x.strip() for x in args.policies.split(",") if x.strip()], workload=args.workload,
-                      rates=_floats(args.rates), duration=args.duration, seeds=args.seeds, out=args.out,
+                      rates=_floats(args.rates), duration=args.duration, seeds=args.seeds, first_seed=args.first_seed, out=args.out,
                       model=args.model, url=args.url, profile=args.profile, arrival=args.arrival, cv=args.cv,
                       drain=args.drain, slo_scale=args.slo_scale, length_scale=args.length_scale,
                       length_model=args.length_model, detail=args.detail, data_dir=args.data_dir,
