@@ -55,6 +55,7 @@ def test_bench_and_report_on_tiny_model(tmp_path, tiny_server):
 
 def test_bench_on_the_simulator_writes_the_same_rows(tmp_path):
     """``--engine sim``: the same workload and row keys from the simulator, no server; report renders them."""
+    from tempo_sglang.sim.costmodel import host_profile
     from tempo_sglang.workloads import make_workload
     from tempo_sglang.workloads.release import cutoff_time
 
@@ -67,7 +68,7 @@ def test_bench_on_the_simulator_writes_the_same_rows(tmp_path):
     for row in rows:
         for key in (*SPEC_KEYS, *RUN_KEYS):
             assert key in row, key
-        assert row["profile"] == "smollm2-135m-cpu" and row["num_jobs"] == math.ceil(row["rate"] * 60)
+        assert row["profile"] == host_profile("smollm2-135m-cpu") and row["num_jobs"] == math.ceil(row["rate"] * 60)
         wl = make_workload("paper-mix", row["rate"], row["seed"], row["num_jobs"], slo_scale=row["slo_scale"],
                            length_scale=row["length_scale"])
         # the cut: drain after the last arrival, as live (the step in flight at the cut may end it)
@@ -169,6 +170,12 @@ def test_measured_profile_takes_the_median_in_server_figures(tmp_path):
     cost = load_profile(measured_profile(rows, 0.5, "smollm2-135m-cpu", tmp_path))
     assert cost.coeffs == pytest.approx((0.062, 0.0025, shipped.coeffs[2], 32e-6, 0.0044 - 0.0025))
     assert cost.kv_capacity_tokens == shipped.kv_capacity_tokens
+    assert cost.prefill_pass == 0.0  # a pass's fixed cost (30 ms) under the decode base: nothing extra
+    for r in rows[1:4]:
+        r["scheduler"]["prefill_ms_overhead"] = 100.0
+    heavy = load_profile(measured_profile(rows, 0.5, "smollm2-135m-cpu", tmp_path))
+    assert heavy.prefill_pass == pytest.approx(0.100 - 0.062)  # the pass's fixed cost beyond c0
+    assert heavy.step_time([(100, 0)], 0, 0) - heavy.step_time((), 0, 0) > 0.038
     for r in rows[1:4]:
         del r["scheduler"]["prefill_ms_overhead"]  # an older server: gross per-token prefill figures
     s0, s1, _, _, s4 = shipped.coeffs

@@ -93,3 +93,30 @@ def test_profile_roundtrip(tmp_path):
     assert again.coeffs == cm.coeffs and again.chunk_size == cm.chunk_size
     with pytest.raises(FileNotFoundError):
         load_profile("no-such-profile")
+
+
+def test_prefill_pass_cost_is_charged_only_when_prompt_tokens_are_computed(tmp_path):
+    """A separate prefill pass pays ``prefill_pass`` on top of c0; decode steps do not; the figure
+    survives a save and load, and the simulator's budget reports it as the pass's fixed cost."""
+    cm = CostModel(name="t", coeffs=(0.010, 0.001, 0.0, 0.0, 0.0), prefill_pass=0.050)
+    assert cm.decode_step_time(4, 100) == pytest.approx(0.010 + 0.004)
+    assert cm.prefill_time(100) == pytest.approx(0.010 + 0.050 + 0.100)
+    cm.save(tmp_path / "p.json")
+    assert load_profile(tmp_path / "p.json").prefill_pass == pytest.approx(0.050)
+    assert "prefill_pass" not in CostModel(name="z", coeffs=(0.01, 0, 0, 0, 0)).to_dict()["coefficients"]
+
+
+def test_host_profile_picks_the_amx_variant_only_on_an_amx_cpu(tmp_path):
+    from tempo_sglang.sim.costmodel import cpu_flags, host_profile
+
+    assert host_profile("smollm2-135m-cpu", {"avx512f", "amx_bf16"}) == "smollm2-135m-cpu-amx"
+    assert host_profile("smollm2-135m-cpu", {"avx512f"}) == "smollm2-135m-cpu"
+    assert host_profile("tiny-llama-cpu", {"amx_bf16"}) == "tiny-llama-cpu"  # no variant ships
+    assert host_profile("smollm2-135m-cpu-amx", set()) == "smollm2-135m-cpu-amx"  # named outright
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 amx_tile amx_bf16\n")
+    assert cpu_flags(info) == {"fpu", "sse2", "amx_tile", "amx_bf16"}
+    assert cpu_flags(tmp_path / "missing") == set()
+    amx = load_profile("smollm2-135m-cpu-amx")
+    assert amx.decode_step_time(1, 200) < load_profile("smollm2-135m-cpu").decode_step_time(1, 200)
+    assert amx.prefill_pass > 0

@@ -56,7 +56,9 @@ class BenchConfig:
     policy_options: dict = field(default_factory=dict)  # every launched server's --policy-options
 
     def resolved_profile(self) -> str:
-        return self.profile or MODEL_PROFILES.get(self.model, "smollm2-135m-cpu")
+        from tempo_sglang.sim.costmodel import host_profile
+
+        return self.profile or host_profile(MODEL_PROFILES.get(self.model, "smollm2-135m-cpu"))
 
     def seed_list(self) -> range:
         """The seeds each (policy, rate) runs."""

@@ -31,9 +31,9 @@ def measured_profile(rows: Sequence[dict], rate: float, base: str, out_dir: Path
     a rate's figures are the median over the servers that do). The shipped profile was fitted on an
     engine running alone; during a bench the client, tokenizer and detokenizer share the CPU, and
     the measured steps are slower. The prefill cost per token is the servers' own when they report it
-    net of the fixed cost of a pass (``prefill_ms_overhead``); older rows folded that cost in, so
-    there the shipped figure is scaled by the measured decode slowdown. None when no row at ``rate``
-    has figures."""
+    net of the fixed cost of a pass (``prefill_ms_overhead``, whose excess over the decode base becomes
+    the profile's ``prefill_pass``); older rows folded that cost in, so there the shipped figure is
+    scaled by the measured decode slowdown. None when no row at ``rate`` has figures."""
     figs = [r["scheduler"] for r in rows if float(r["rate"]) == rate and isinstance(r.get("scheduler"), dict)
             and r["scheduler"].get("decode_ms_per_request")]
     if not figs:
@@ -45,14 +45,18 @@ def measured_profile(rows: Sequence[dict], rate: float, base: str, out_dir: Path
     profile = load_profile(base)
     s0, s1, s2, _s3, s4 = profile.coeffs
     c0, per_request = med["decode_ms_base"] / 1e3, med["decode_ms_per_request"] / 1e3
-    if all(f.get("prefill_ms_overhead") is not None for f in figs):
-        c1 = med["prefill_ms_per_token"] / 1e3  # net of each pass's fixed cost, which c0 charges
+    prefill_pass = 0.0
+    overheads = [f["prefill_ms_overhead"] for f in figs if f.get("prefill_ms_overhead") is not None]
+    if len(overheads) == len(figs):
+        c1 = med["prefill_ms_per_token"] / 1e3  # net of each pass's fixed cost: c0 + prefill_pass
+        prefill_pass = max(float(np.median(overheads)) / 1e3 - c0, 0.0)
     else:  # older servers folded each pass's fixed cost into the per-token figure: c0 would count it
         c1 = s1 * max(1.0, (c0 + per_request) / (s0 + s1 + s4))  # twice, so scale by the decode slowdown
     c4 = max(per_request - c1, 0.0)  # a decoding request: one token (c1) plus c4
     fitted = CostModel(name=f"{base}@bench-{rate:g}", coeffs=(c0, c1, s2, med["decode_us_per_ctx_token"] / 1e6, c4),
                        max_running=profile.max_running, kv_capacity_tokens=profile.kv_capacity_tokens,
-                       chunk_size=profile.chunk_size, meta={"provenance": "median in-server step figures of the bench"})
+                       chunk_size=profile.chunk_size, meta={"provenance": "median in-server step figures of the bench"},
+                       prefill_pass=prefill_pass)
     path = out_dir / f"measured-profile-{rate:g}.json"
     path.write_text(json.dumps(fitted.to_dict(), indent=1))
     forget_profile(path)

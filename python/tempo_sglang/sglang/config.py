@@ -58,11 +58,17 @@ def analyzer_online() -> bool:
 
 def cost_profile_name(model_path: str | None) -> str | None:
     """The cost profile whose step-time coefficients seed the engine's online fit: the one named in
-    ``TEMPO_SGLANG_COST_PROFILE``, else the shipped CPU profile of a known model on the CPU engine."""
+    ``TEMPO_SGLANG_COST_PROFILE``, else the shipped CPU profile of a known model on the CPU engine
+    (its variant for this host's CPU, `sim.costmodel.host_profile`)."""
     value = os.environ.get(COST_PROFILE_ENV, "").strip()
     if value:
         return value
     if os.environ.get("SGLANG_USE_CPU_ENGINE") != "1" or not model_path:
         return None
     lowered = str(model_path).lower()
-    return next((profile for key, profile in _CPU_PROFILES.items() if key in lowered), None)
+    name = next((profile for key, profile in _CPU_PROFILES.items() if key in lowered), None)
+    if name is None:
+        return None
+    from tempo_sglang.sim.costmodel import host_profile  # no SGLang/torch import there
+
+    return host_profile(name)

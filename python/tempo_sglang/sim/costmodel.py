@@ -5,12 +5,15 @@
 ``N_tokens``: new tokens computed in the step (prefill chunk tokens + one per decode); ``l_i``: a
 prefill chunk's length and ``k_i`` the context already cached before it (so ``l_i*(k_i + l_i/2)`` is
 its attention work); ``k_j``: a decoding request's context length (KV reads); ``B``: requests in the
-batch. Coefficients are seconds (per token, per token pair, per context token, per request).
+batch. Coefficients are seconds (per token, per token pair, per context token, per request). An
+iteration that computes prompt tokens also pays ``prefill_pass`` (seconds, default 0; optional in the
+profile's coefficients): on the CPU engine a separate prefill pass has a larger fixed cost than a
+decode step (measured 70-115 ms against a 35 ms decode base).
 
 A profile is one JSON file per (model, hardware) under ``sim/profiles/``::
 
     {"name": ..., "model": ..., "hardware": ..., "provenance": "how the numbers were obtained",
-     "coefficients": {"c0": s, "c1": s, "c2": s, "c3": s, "c4": s},
+     "coefficients": {"c0": s, "c1": s, "c2": s, "c3": s, "c4": s, "prefill_pass": s (optional)},
      "engine": {"max_running": int, "kv_capacity_tokens": int, "chunk_size": int},
      "error": {...held-out error of the fit, when fitted...}}
 """
@@ -40,6 +43,7 @@ class CostModel:
     kv_capacity_tokens: int = 200_000
     chunk_size: int = 8192
     meta: dict = field(default_factory=dict)  # model, hardware, provenance, error (free-form)
+    prefill_pass: float = 0.0  # extra fixed seconds of an iteration that computes prompt tokens
 
     def step_time(self, prefill_chunks: Sequence[tuple[int, int]], n_decode: int, decode_context: int) -> float:
         """Seconds of one iteration: ``prefill_chunks`` = [(l_i, k_i)], ``n_decode`` decoding requests
@@ -50,7 +54,8 @@ class CostModel:
         for length, ctx in prefill_chunks:
             n_tok += length
             attn += length * (ctx + length / 2.0)
-        return c0 + c1 * n_tok + c2 * attn + c3 * decode_context + c4 * (n_decode + len(prefill_chunks))
+        extra = self.prefill_pass if prefill_chunks else 0.0
+        return c0 + extra + c1 * n_tok + c2 * attn + c3 * decode_context + c4 * (n_decode + len(prefill_chunks))
 
     def decode_step_time(self, batch: int, context: int) -> float:
         """One decode iteration of ``batch`` requests, each at ``context`` tokens of context."""
@@ -67,7 +72,10 @@ class CostModel:
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in self.meta.items() if k not in ("coefficients", "engine")}
-        out.update({"name": self.name, "coefficients": dict(zip(COEFF_NAMES, self.coeffs, strict=True)),
+        coeffs = dict(zip(COEFF_NAMES, self.coeffs, strict=True))
+        if self.prefill_pass:
+            coeffs["prefill_pass"] = self.prefill_pass
+        out.update({"name": self.name, "coefficients": coeffs,
                     "engine": {"max_running": self.max_running, "kv_capacity_tokens": self.kv_capacity_tokens,
                                "chunk_size": self.chunk_size}})
         return out
@@ -83,7 +91,8 @@ class CostModel:
                    max_running=int(engine.get("max_running", 256)),
                    kv_capacity_tokens=int(engine.get("kv_capacity_tokens", 200_000)),
                    chunk_size=int(engine.get("chunk_size", 8192)),
-                   meta={k: v for k, v in data.items() if k not in ("name",)})
+                   meta={k: v for k, v in data.items() if k not in ("name",)},
+                   prefill_pass=float(coeffs.get("prefill_pass", 0.0)))
 
 
 def available_profiles() -> list[str]:
@@ -166,3 +175,30 @@ def fit(samples: Sequence[StepSample], name: str = "fitted", holdout: float = 0.
     report = {"train": rel_err(train), "held_out": rel_err(test)}
     model = CostModel(name=name, coeffs=tuple(float(c) for c in coeffs), meta={"error": report}, **engine)
     return model, report
+
+
+# ---- host variants ---------------------------------------------------------------------------------
+AMX_VARIANT = "-amx"
+
+
+def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU feature flags of this host (Linux ``/proc/cpuinfo``; empty where it cannot be read)."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def host_profile(name: str, flags: set[str] | None = None) -> str:
+    """The variant of the shipped CPU profile ``name`` for this host's CPU: ``NAME-amx`` on a CPU with
+    AMX bf16 tiles, where it ships (oneDNN runs bf16 matmuls on them: on SmolLM2 the prefill is ~3x
+    and the decode step ~1.7x faster than on the AVX-512 host the plain profile was fitted on), else
+    ``name``. ``flags`` default to `cpu_flags`."""
+    if name.endswith(AMX_VARIANT) or name not in available_profiles():
+        return name
+    has_amx = "amx_bf16" in (cpu_flags() if flags is None else flags)
+    variant = name + AMX_VARIANT
+    return variant if has_amx and variant in available_profiles() else name

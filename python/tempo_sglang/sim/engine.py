@@ -64,7 +64,8 @@ class SimEngine(EngineState):
                                                                  self._decode_ctx()),
                             prefill_time_per_token=c[1] + c[2] * 512, kv_total_tokens=self.kv_capacity,
                             decode_time_base=c[0], decode_time_per_request=c[1] + c[4],
-                            decode_time_per_ctx_token=c[3], prefill_step_overhead=0.0 if self.mixed else c[0],
+                            decode_time_per_ctx_token=c[3],
+                            prefill_step_overhead=0.0 if self.mixed else c[0] + self.cost.prefill_pass,
                             decode_interval=self.interval.seconds,
                             prefill_passes_since_decode=self.passes_since_decode)
 

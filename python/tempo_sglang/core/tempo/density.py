@@ -65,7 +65,8 @@ class Scores:
 
 def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
           demote_bw: float = 1.0, bound_slack: float = 3.0, latency_fast_fraction: float = 0.5,
-          v_floor: float | None = None, stage_use: str = "rem", late_is_lost: bool = False) -> Scores:
+          v_floor: float | None = None, stage_use: str = "rem", late_is_lost: bool = False,
+          fit_power: float = 2.0) -> Scores:
     """Compute `Scores` for the slots ``idx``.
 
     ``v_floor`` (default ``v``): the fastest step time seen lately; hopelessness is judged with it, so
@@ -115,7 +116,7 @@ def score(store: ViewStore, idx: np.ndarray, now: float, v: float, p: float,
     limit = demote_bw if store.oracle else demote_bw * bound_slack
     dp_hopeless = (t_left < pf_time + v_opt) | (informed & (bw_opt > limit))
     full = prompt + DECODE_WEIGHT * (gen + rem)
-    gain_dp = np.where(dp_hopeless, 0.0, full / np.maximum(bw_final, 1.0) ** 2)
+    gain_dp = np.where(dp_hopeless, 0.0, full / np.maximum(bw_final, 1.0) ** fit_power)
 
     t_rem = np.where(is_lat, due_lat - now + (rem - 1) * tbt, due_dp - now)
     with np.errstate(divide="ignore", invalid="ignore"):

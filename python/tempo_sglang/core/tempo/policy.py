@@ -62,7 +62,7 @@ class TempoPolicy:
                  step_choice: str = "gain", stage_use: str = "rem", late_is_lost: bool = False,
                  line_margin: float = 0.25, latency_overdraft: float = 0.33, give_way: bool = True,
                  risk_steps: float = 3.0, alternate_prefill: bool = True, arrival_slack_steps: float = 10.0,
-                 idle_pass_ttft: float = 0.5, **_: Any):
+                 idle_pass_ttft: float = 0.5, fit_power: float = 2.0, **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -128,6 +128,7 @@ class TempoPolicy:
             raise ValueError(f"stage_use must be rem, slack, full or off, not {stage_use!r}")
         self.stage_use = stage_use
         self.late_is_lost = bool(late_is_lost)
+        self.fit_power = float(fit_power)
         if not 0.0 <= float(line_margin) < 1.0:
             raise ValueError(f"line_margin must be in [0, 1), not {line_margin!r}")
         self.line_margin = float(line_margin)
@@ -189,7 +190,7 @@ class TempoPolicy:
     def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
         return score(self.store, idx, budget.now, budget.decode_step_time, budget.prefill_time_per_token,
                      demote_bw=self.demote_bw, v_floor=self._v_floor, stage_use=self.stage_use,
-                     late_is_lost=self.late_is_lost)
+                     late_is_lost=self.late_is_lost, fit_power=self.fit_power)
 
     def _cheap_pass(self, ir: np.ndarray, budget: EngineBudget) -> Decision:
         decision = Decision(admit=list(self._admit))
