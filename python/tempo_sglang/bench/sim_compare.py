@@ -35,7 +35,7 @@ def measured_profile(rows: Sequence[dict], rate: float, base: str, out_dir: Path
     the profile's ``prefill_pass``); older rows folded that cost in, so there the shipped figure is
     scaled by the measured decode slowdown. None when no row at ``rate`` has figures."""
     figs = [r["scheduler"] for r in rows if float(r["rate"]) == rate and isinstance(r.get("scheduler"), dict)
-            and r["scheduler"].get("decode_ms_per_request")]
+            and r["scheduler"].get("decode_ms_per_request") is not None]
     if not figs:
         return None
     med = {k: float(np.median([f[k] for f in figs if f.get(k) is not None] or [np.nan]))

@@ -54,6 +54,15 @@ def admission_order(chosen_w: np.ndarray, rest_w: np.ndarray, slack: np.ndarray,
     return np.concatenate(out).astype(np.int64) if out else np.empty(0, dtype=np.int64)
 
 
+def kv_needs(sc, st, idx: np.ndarray, n_running: int, ratio: float) -> tuple[np.ndarray, float]:
+    """KV tokens each row of ``idx`` needs to be admitted (prompt still to compute, generated tokens
+    not cached, ``ratio`` x its remaining bound) and the running rows' expected growth (the first
+    ``n_running`` rows). ``sc`` are the rows' `density.Scores`, ``st`` the `ViewStore`."""
+    gen = st.gen[idx]
+    need = sc.pf_rem + gen - np.minimum(gen, np.maximum(st.pre[idx] - st.prompt[idx], 0)) + ratio * sc.rem
+    return need, ratio * float(sc.rem[:n_running].sum())
+
+
 def kv_admissible(order: np.ndarray, need: np.ndarray, kv_free: float, running_growth: float,
                   any_running: bool) -> np.ndarray:
     """The prefix-greedy subset of ``order`` whose KV ``need`` fits after the running growth."""

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from tempo_sglang.core.policy import Decision, EngineBudget
-from tempo_sglang.core.tempo.admission import admission_order, best_effort_rows, kv_admissible
+from tempo_sglang.core.tempo.admission import admission_order, best_effort_rows, kv_admissible, kv_needs
 from tempo_sglang.core.tempo.batchsize import StepBudgeter, dp_line, request_costs, slots_within
 from tempo_sglang.core.tempo.density import Scores, score
 from tempo_sglang.core.tempo.gmax import gmax_select
@@ -62,7 +62,7 @@ class TempoPolicy:
                  step_choice: str = "gain", stage_use: str = "rem", late_is_lost: bool = False,
                  line_margin: float = 0.25, latency_overdraft: float = 0.33, give_way: bool = True,
                  risk_steps: float = 3.0, alternate_prefill: bool = True, arrival_slack_steps: float = 10.0,
-                 idle_pass_ttft: float = 0.5, fit_power: float = 2.0, **_: Any):
+                 idle_pass_ttft: float = 0.5, fit_power: float = 2.0, bound_slack: float = 3.0, **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -71,7 +71,9 @@ class TempoPolicy:
         urgent_rest [True]: urgent requests outside the GMAX batch also go before calm chosen ones;
         pacing [True], park_margin_steps [2], pressure_bw [0.5]: parking of latency streams;
         prefill_margin_steps [1], min_prefill_tokens [32]: the prefill token budget;
-        demote_bw [1.0]: demotion threshold on bw (x3 for analyzer bounds, see `density`);
+        demote_bw [1.0], bound_slack [3]: demotion threshold on bw (x ``bound_slack`` for analyzer
+        bounds); fit_power [2]: a deadline/program call whose bound does not fit counts its gain over
+        ``bw ** fit_power`` (`density`);
         be_share [0.03], be_max_wait_s [60 s]: best-effort residual share and starvation guard;
         max_preempt [4], preempt_ratio [2]: cost-aware preemption; kv_growth_ratio [0.8] (1.0 for the
         oracle): share of the remaining bound reserved for KV growth; admit_margin [64]: admission
@@ -128,7 +130,7 @@ class TempoPolicy:
             raise ValueError(f"stage_use must be rem, slack, full or off, not {stage_use!r}")
         self.stage_use = stage_use
         self.late_is_lost = bool(late_is_lost)
-        self.fit_power = float(fit_power)
+        self.fit_power, self.bound_slack = float(fit_power), float(bound_slack)
         if not 0.0 <= float(line_margin) < 1.0:
             raise ValueError(f"line_margin must be in [0, 1), not {line_margin!r}")
         self.line_margin = float(line_margin)
@@ -190,7 +192,7 @@ class TempoPolicy:
     def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
         return score(self.store, idx, budget.now, budget.decode_step_time, budget.prefill_time_per_token,
                      demote_bw=self.demote_bw, v_floor=self._v_floor, stage_use=self.stage_use,
-                     late_is_lost=self.late_is_lost, fit_power=self.fit_power)
+                     late_is_lost=self.late_is_lost, fit_power=self.fit_power, bound_slack=self.bound_slack)
 
     def _cheap_pass(self, ir: np.ndarray, budget: EngineBudget) -> Decision:
         decision = Decision(admit=list(self._admit))
@@ -241,10 +243,7 @@ class TempoPolicy:
         horizon = max(self.frame_seconds, self.urgency_steps * v)
         slo_order = admission_order(sel_w, rest, sc.slack, sc.density, horizon, self.urgent_rest, limit)
         order = np.concatenate((be_front, slo_order, be_rows_w[be_front.size:])).astype(np.int64)
-        ratio = 1.0 if self.oracle else self.kv_growth_ratio
-        need = sc.pf_rem + st.gen[idx] - np.minimum(st.gen[idx], np.maximum(st.pre[idx] - st.prompt[idx], 0))
-        need = need + ratio * sc.rem
-        growth = ratio * float(sc.rem[:n_r].sum())
+        need, growth = kv_needs(sc, st, idx, n_r, 1.0 if self.oracle else self.kv_growth_ratio)
         order = kv_admissible(order, need, budget.kv_free_tokens, growth, n_r > 0)
         if self.hol_block and slo_order.size:  # the most urgent request, already late, waits for KV:
             head = int(slo_order[0])           # nothing overtakes it, so big prompts cannot starve
