@@ -120,3 +120,35 @@ def test_host_profile_picks_the_amx_variant_only_on_an_amx_cpu(tmp_path):
     amx = load_profile("smollm2-135m-cpu-amx")
     assert amx.decode_step_time(1, 200) < load_profile("smollm2-135m-cpu").decode_step_time(1, 200)
     assert amx.prefill_pass > 0
+
+
+@pytest.mark.parametrize("kind,args,measured", [
+    ("decode", (1, 200), 0.050), ("decode", (8, 200), 0.079), ("decode", (16, 200), 0.103),
+    ("decode", (32, 200), 0.162), ("decode", (16, 1000), 0.208), ("prefill", (1024,), 0.445),
+    ("prefill", (2048,), 0.904),
+])
+def test_amx_profile_reproduces_its_measured_table(kind, args, measured):
+    """The AMX host's table (benchmark/fit_cpu_profile.py, 2026-12-05; decode at the measured
+    tokens' mean context, ~28 past the prompt)."""
+    cm = load_profile("smollm2-135m-cpu-amx")
+    got = cm.prefill_time(*args) if kind == "prefill" else cm.decode_step_time(args[0], args[1] + 28)
+    assert abs(got - measured) / measured < 0.08
+
+
+def test_fit_cpu_profile_recovers_known_coefficients():
+    """The profile fit of `benchmark/fit_cpu_profile.py` on a table made from known costs."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmark" / "fit_cpu_profile.py"
+    spec = importlib.util.spec_from_file_location("fit_cpu_profile", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    truth = CostModel(name="t", coeffs=(0.040, 0.0005, 1e-7, 1e-5, 0.002), prefill_pass=0.020)
+    mid = mod.DECODE_TOKENS // 2 + 4
+    table = {"decode": {f"{b}x{c}": truth.decode_step_time(b, c + mid) for b, c in mod.DECODE_POINTS},
+             "prefill": {str(n): truth.prefill_time(n) for n in mod.PREFILL_POINTS}}
+    coeffs, prefill_pass, err = mod.fit_table(table)
+    assert coeffs == pytest.approx(truth.coeffs, rel=1e-3, abs=1e-9)
+    assert prefill_pass == pytest.approx(0.020, rel=1e-3)
+    assert err["decode_mean_abs_rel"] < 1e-6 and err["prefill_mean_abs_rel"] < 1e-6
