@@ -35,7 +35,7 @@ import numpy as np
 from tempo_sglang.bench.client import LiveRequest, send_request
 from tempo_sglang.launcher import ServerProcess
 from tempo_sglang.models import resolve_model
-from tempo_sglang.sim.costmodel import CostModel, _nonneg_lstsq, cpu_flags, load_profile
+from tempo_sglang.sim.costmodel import CostModel, cpu_flags, load_profile, nonneg_lstsq
 from tempo_sglang.slo import parse_tempo_params
 
 DECODE_POINTS = ((1, 200), (4, 200), (8, 200), (16, 200), (32, 200), (8, 800), (16, 1000))
@@ -85,10 +85,10 @@ def fit_table(table: dict) -> tuple[tuple[float, ...], float, dict]:
         dx.append([1.0, b, b * (c + mid)])
         dy.append(sec)
     dx, dy = np.array(dx), np.array(dy)
-    c0, per_req, c3 = _nonneg_lstsq(dx / dy[:, None], np.ones_like(dy))
+    c0, per_req, c3 = nonneg_lstsq(dx / dy[:, None], np.ones_like(dy))
     px = np.array([[1.0, int(n), int(n) ** 2 / 2.0] for n in table["prefill"]])
     py = np.array(list(table["prefill"].values()))
-    p0, c1, c2 = _nonneg_lstsq(px / py[:, None], np.ones_like(py))
+    p0, c1, c2 = nonneg_lstsq(px / py[:, None], np.ones_like(py))
     c4 = max(per_req - c1, 0.0)
     prefill_pass = max(p0 - c0 - c4, 0.0)
     err = {"decode_mean_abs_rel": float(np.mean(np.abs(dx @ [c0, per_req, c3] - dy) / dy)),

@@ -8,7 +8,7 @@ its attention work); ``k_j``: a decoding request's context length (KV reads); ``
 batch. Coefficients are seconds (per token, per token pair, per context token, per request). An
 iteration that computes prompt tokens also pays ``prefill_pass`` (seconds, default 0; optional in the
 profile's coefficients): on the CPU engine a separate prefill pass has a larger fixed cost than a
-decode step (measured 70-115 ms against a 35 ms decode base).
+decode step (AMX host, `benchmark/fit_cpu_profile.py`: 9.6 ms more).
 
 A profile is one JSON file per (model, hardware) under ``sim/profiles/``::
 
@@ -137,7 +137,7 @@ class StepSample:
         return np.array([1.0, n_tok, attn, float(sum(self.decode_contexts)), n_dec + len(self.prefill)])
 
 
-def _nonneg_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def nonneg_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least squares with non-negative coefficients (drop negative features and refit)."""
     active = np.ones(x.shape[1], dtype=bool)
     while True:
@@ -164,7 +164,7 @@ def fit(samples: Sequence[StepSample], name: str = "fitted", holdout: float = 0.
     n_test = max(1, int(round(holdout * len(samples)))) if holdout > 0 else 0
     test, train = idx[:n_test], idx[n_test:]
     w = 1.0 / y[train]  # relative-error weighting
-    coeffs = _nonneg_lstsq(x[train] * w[:, None], y[train] * w)
+    coeffs = nonneg_lstsq(x[train] * w[:, None], y[train] * w)
 
     def rel_err(rows: np.ndarray) -> dict:
         if len(rows) == 0:
