@@ -197,8 +197,7 @@ def host_profile(name: str, flags: set[str] | None = None) -> str:
     AMX bf16 tiles, where it ships (oneDNN runs bf16 matmuls on them: on SmolLM2 the prefill is ~3x
     and the decode step 1.4-2.4x faster than on the AVX-512 host the plain profile was fitted on), else
     ``name``. ``flags`` default to `cpu_flags`."""
-    if name.endswith(AMX_VARIANT) or name not in available_profiles():
-        return name
-    has_amx = "amx_bf16" in (cpu_flags() if flags is None else flags)
     variant = name + AMX_VARIANT
-    return variant if has_amx and variant in available_profiles() else name
+    if name.endswith(AMX_VARIANT) or variant not in available_profiles():
+        return name
+    return variant if "amx_bf16" in (cpu_flags() if flags is None else flags) else name

@@ -21,7 +21,7 @@ For request r at time ``now`` with ``v`` the decode step time and ``p`` the pref
   the CPU engine a big batch's step exceeds the TBT, which counted every stream a step behind its
   line (and every arrival waiting 1.6 of its 2 s TTFT) as worthless, so it was left out of the batch
   and waited up to 35 s (measured); a deadline or program
-  call counts ``input + w_d * output``, discounted by ``1 / bw**2`` when the bound says it does not
+  call counts ``input + w_d * output``, discounted by ``1 / bw**fit_power`` (default 2) when the bound says it does not
   fit (``bw > 1``: the bound is conservative, the true length is usually shorter), 0 when hopeless;
 - ``density = gain / t_gen``; a program call gets its program's density: the sum of the live calls'
   gain over the program's critical-path time (the longest ``t_gen`` among its live calls, which run
