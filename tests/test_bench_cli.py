@@ -48,7 +48,11 @@ def test_bench_and_report_on_tiny_model(tmp_path, tiny_server):
     report = (out / "report.md").read_text()
     assert "| fcfs | 1.5 | 1 |" in report and "| tempo | 1.5 | 1 |" in report
     assert "tempo / fcfs" in report and "sim / live" in report
-    assert (out / "measured-profile-1.5.json").is_file()  # the tempo server's in-server step figures
+    measured = json.loads((out / "measured-profile.json").read_text())  # fitted to the tempo server's steps
+    assert "iterations" in measured["provenance"] and measured["coefficients"]["c0"] > 0
+    sums = next(r for r in rows if r["policy"] == "tempo")["scheduler"]["cost_sums"]
+    decoded = sum(rec["tokens"] or 0 for rec in map(json.loads, (out / "requests" / "tempo-r1.5-s0.jsonl").open()))
+    assert 6 <= sums["n"] and sums["decode_steps"] <= decoded + 4  # this run's share, not the shared server's life
     for png in ("goodput.png", "classes.png"):
         assert (out / png).stat().st_size > 5000
 
@@ -151,34 +155,33 @@ def test_policy_options_reach_the_policy_in_bench_and_sim(tmp_path):
               "--out", str(tmp_path / "s"), "--policy-options", "[1]"])
 
 
-def test_measured_profile_takes_the_median_in_server_figures(tmp_path):
-    """The replay's contention-aware profile: per rate, the median of the servers' own step figures
-    (stock fcfs reports none), the rest from the shipped profile; a prefill figure that folds in each
-    pass's fixed cost (no ``prefill_ms_overhead``) is not taken, the shipped one scaled instead."""
+def test_measured_profile_pools_the_servers_iterations(tmp_path):
+    """The replay's profile is fitted once to every iteration of every plugin-scheduled server (rows'
+    ``cost_sums``), whatever the rate; a stock fcfs row brings none; too few iterations: no profile."""
     from tempo_sglang.bench.sim_compare import measured_profile
+    from tempo_sglang.sim.cost_sums import CostSums, step_features
     from tempo_sglang.sim.costmodel import load_profile
 
-    def row(policy, rate, base, per_req, per_ctx, prefill, overhead=30.0):
-        figs = None if base is None else {"decode_ms_base": base, "decode_ms_per_request": per_req,
-                                          "decode_us_per_ctx_token": per_ctx, "prefill_ms_per_token": prefill,
-                                          "prefill_ms_overhead": overhead}
-        return {"policy": policy, "rate": rate, "profile": "smollm2-135m-cpu", "scheduler": figs}
+    truth = load_profile("smollm2-135m-cpu-amx")
+    slow = (truth.coeffs[0] * 1.2, truth.coeffs[1], truth.coeffs[2], truth.coeffs[3] * 1.5, truth.coeffs[4] * 2)
 
-    rows = [row("fcfs", 0.5, None, 0, 0, 0), row("tempo", 0.5, 60.0, 4.0, 30.0, 2.0),
-            row("edf", 0.5, 70.0, 5.0, 34.0, 3.0), row("ltr", 0.5, 62.0, 4.4, 32.0, 2.5), row("edf", 0.9, 1, 1, 1, 1)]
-    shipped = load_profile("smollm2-135m-cpu")
-    cost = load_profile(measured_profile(rows, 0.5, "smollm2-135m-cpu", tmp_path))
-    assert cost.coeffs == pytest.approx((0.062, 0.0025, shipped.coeffs[2], 32e-6, 0.0044 - 0.0025))
-    assert cost.kv_capacity_tokens == shipped.kv_capacity_tokens
-    assert cost.prefill_pass == 0.0  # a pass's fixed cost (30 ms) under the decode base: nothing extra
-    for r in rows[1:4]:
-        r["scheduler"]["prefill_ms_overhead"] = 100.0
-    heavy = load_profile(measured_profile(rows, 0.5, "smollm2-135m-cpu", tmp_path))
-    assert heavy.prefill_pass == pytest.approx(0.100 - 0.062)  # the pass's fixed cost beyond c0
-    assert heavy.step_time([(100, 0)], 0, 0) - heavy.step_time((), 0, 0) > 0.038
-    for r in rows[1:4]:
-        del r["scheduler"]["prefill_ms_overhead"]  # an older server: gross per-token prefill figures
-    s0, s1, _, _, s4 = shipped.coeffs
-    gross = load_profile(measured_profile(rows, 0.5, "smollm2-135m-cpu", tmp_path))
-    assert gross.coeffs[1] == pytest.approx(s1 * (0.062 + 0.0044) / (s0 + s1 + s4))
-    assert measured_profile(rows[:1], 0.5, "smollm2-135m-cpu", tmp_path) is None  # fcfs alone: no figures
+    def row(policy, rate, steps):
+        if steps is None:
+            return {"policy": policy, "rate": rate, "profile": "smollm2-135m-cpu-amx", "scheduler": None}
+        sums = CostSums()
+        for b, ctx, chunk in steps:
+            feats = step_features([(chunk, ctx)] if chunk else (), 0 if chunk else b, 0 if chunk else b * ctx)
+            c0, c1, c2, c3, c4 = slow
+            sums.add(feats, c0 + c1 * feats[1] + c2 * feats[2] + c3 * feats[3] + c4 * feats[4] + 0.02 * feats[5])
+        return {"policy": policy, "rate": rate, "profile": "smollm2-135m-cpu-amx",
+                "scheduler": {"cost_sums": sums.to_dict()}}
+
+    light = [(b, 300, 0) for b in (1, 2, 3)] + [(1, 0, n) for n in (64, 300)]
+    heavy = [(b, c, 0) for b in (20, 40) for c in (300, 900)] + [(1, k, 500) for k in (0, 800)]
+    rows = [row("fcfs", 2.0, None), row("tempo", 0.5, light), row("edf", 2.0, heavy)]
+    cost = load_profile(measured_profile(rows, "smollm2-135m-cpu-amx", tmp_path))
+    assert cost.coeffs == pytest.approx(slow, rel=1e-3)
+    assert cost.prefill_pass == pytest.approx(0.02, rel=1e-3)
+    assert cost.kv_capacity_tokens == truth.kv_capacity_tokens
+    assert measured_profile(rows[:2], "smollm2-135m-cpu-amx", tmp_path) is None  # 5 iterations: too few
+    assert measured_profile(rows[:1], "smollm2-135m-cpu-amx", tmp_path) is None  # fcfs alone: none

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from tempo_sglang.sglang.scheduling.stats import ControllerStats, PrefillFit, StepTimeFit
 
 
@@ -49,3 +51,27 @@ def test_decode_interval_counts_the_prefill_passes_between_decode_steps_not_idle
     stats.observe_decode_end(t + 5.0 + 30.0)  # far past MAX_INTERVAL_S: ignored too
     assert abs(stats.decode_interval - 0.2) < 0.02
     assert stats.snapshot()["decode_interval_ms"] > 150
+
+
+def test_an_iteration_costs_its_forward_plus_the_host_work_before_the_next():
+    """`ControllerStats.observe_iteration`: the gap to the next forward belongs to the step before it
+    (a client's token gap sees both); a step after which nothing runs, or a long gap, is not counted."""
+    from tempo_sglang.sim.cost_sums import step_features
+
+    stats = ControllerStats()
+    feats = [step_features((), b, b * 300) for b in (4, 8, 16, 32, 2, 6, 10)]
+    t, truth = 100.0, []
+    for i, f in enumerate(feats):
+        forward = 0.04 + 0.002 * f[4]
+        stats.observe_iteration(f, t, t + forward, busy_after=i != 3)
+        host = 0.01 if i != 3 else 5.0  # after step 3 the engine idles
+        truth.append(forward + host)
+        t += forward + host
+    stats.observe_iteration(feats[0], t, t + 0.05, busy_after=True)  # completes the last one
+    sums = stats.cost_sums
+    assert sums.n == 6  # 7 iterations, the one before idle time dropped
+    expected = [(f, s) for i, (f, s) in enumerate(zip(feats, truth, strict=True)) if i != 3]
+    coef = sums.fit()[0]
+    for f, s in expected:
+        assert coef[0] + (coef[1] + coef[4]) * f[4] + coef[3] * f[3] == pytest.approx(s, rel=0.01)
+    assert "cost_sums" in stats.snapshot() and stats.snapshot()["cost_sums"]["n"] == 6

@@ -24,6 +24,7 @@ import aiohttp
 from tempo_sglang.bench.client import LiveRequest, LiveResult, send_request
 from tempo_sglang.bench.prompt_ids import PromptBuilder
 from tempo_sglang.core.views import RequestRecord
+from tempo_sglang.sim.cost_sums import CostSums
 from tempo_sglang.slo import parse_tempo_params
 from tempo_sglang.workloads import ProgramReleaser, WorkItem, Workload
 from tempo_sglang.workloads.release import cutoff_time
@@ -50,6 +51,15 @@ def _detail(item: WorkItem, rec: RequestRecord, result: LiveResult | None) -> di
             "max_gap": max(gaps, default=0.0), "cached": rec.cached_len,
             "error": result.error if result is not None else "never sent: program out of time",
             "predicted_bound": view.get("predicted_bound")}
+
+
+def run_share(before: dict | None, after: dict | None) -> dict | None:
+    """The server's figures after a run, with its cumulative ``cost_sums`` (`sim.cost_sums`) reduced to
+    this run's share (the server may have served earlier runs): ``after`` minus ``before``."""
+    if not after or not before or "cost_sums" not in after or "cost_sums" not in before:
+        return after
+    share = CostSums.from_dict(after["cost_sums"]) - CostSums.from_dict(before["cost_sums"])
+    return {**after, "cost_sums": share.to_dict()}
 
 
 class LiveDriver:
@@ -109,24 +119,25 @@ class LiveDriver:
 
         roots = self.releaser.roots()
         first = min((it.arrival for it in roots), default=0.0)
-        self._t0 = time.time() - first
-        self._cutoff = self._t0 + cutoff_time(self.workload.items, self.drain_s)
         bar = tqdm(total=len(self.workload.items), desc=f"{self.tag}", unit="call", leave=False) \
             if self.progress else None
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            before = await self._scheduler_figures(session, "probe-start")
+            self._t0 = time.time() - first
+            self._cutoff = self._t0 + cutoff_time(self.workload.items, self.drain_s)
             for item in roots:
                 self._spawn(session, item, self._t0 + item.arrival, bar)
             while self._tasks:
                 await asyncio.gather(*list(self._tasks))
             end = time.time()
-            scheduler = await self._scheduler_figures(session)
+            scheduler = run_share(before, await self._scheduler_figures(session, "probe"))
         if bar is not None:
             bar.close()
         return self._collect(end - (self._t0 + first), scheduler)
 
-    async def _scheduler_figures(self, session: aiohttp.ClientSession) -> dict | None:
+    async def _scheduler_figures(self, session: aiohttp.ClientSession, name: str) -> dict | None:
         """A short request that finishes normally brings back the scheduler's own figures."""
-        probe = LiveRequest(rid=f"{self.tag}:probe", slo=parse_tempo_params(None), max_new_tokens=2,
+        probe = LiveRequest(rid=f"{self.tag}:{name}", slo=parse_tempo_params(None), max_new_tokens=2,
                             input_ids=list(range(300, 308)), ignore_eos=True)
         try:
             return (await send_request(session, self.url, probe, timeout=120)).tempo_view.get("scheduler")

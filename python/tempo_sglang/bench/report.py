@@ -114,7 +114,8 @@ def write_report(directory: str | Path, sim: bool = False) -> Path:
         text += ["## Simulator against the live runs", "",
                  "On the shipped profile (fitted on the engine running alone):", "",
                  compare_with_sim(rows, directory), "",
-                 "On the profile measured in the servers during the bench (`sim_compare.measured_profile`):", "",
+                 "On the profile fitted to every iteration the bench's servers ran (`sim_compare.measured_profile`, "
+                 "`measured-profile.json`):", "",
                  compare_with_sim(rows, directory, measured=True), ""]
     path = directory / "report.md"
     path.write_text("\n".join(text))

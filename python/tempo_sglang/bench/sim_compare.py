@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tempo_sglang.sim.cost_sums import CostSums
 from tempo_sglang.sim.costmodel import CostModel, forget_profile, load_profile
 from tempo_sglang.sim.sweep import RunSpec, run_one
 
@@ -24,40 +25,27 @@ LIVE_KV_TOKENS = 32768  # the launcher's --max-total-tokens on a CPU engine
 LIVE_MAX_RUNNING = 2048  # SGLang's max_running_requests for that KV size (the server log says so)
 
 
-def measured_profile(rows: Sequence[dict], rate: float, base: str, out_dir: Path) -> Path | None:
-    """A cost profile fitted to the engine *as the bench ran it*: the in-server step figures of the
-    live rows at ``rate`` (each plugin-scheduled server measures its decode step's base, per-request
-    and per-context-token cost and its prefill cost per token; stock fcfs/lpm servers report none, so
-    a rate's figures are the median over the servers that do). The shipped profile was fitted on an
-    engine running alone; during a bench the client, tokenizer and detokenizer share the CPU, and
-    the measured steps are slower. The prefill cost per token is the servers' own when they report it
-    net of the fixed cost of a pass (``prefill_ms_overhead``, whose excess over the decode base becomes
-    the profile's ``prefill_pass``); older rows folded that cost in, so there the shipped figure is
-    scaled by the measured decode slowdown. None when no row at ``rate`` has figures."""
-    figs = [r["scheduler"] for r in rows if float(r["rate"]) == rate and isinstance(r.get("scheduler"), dict)
-            and r["scheduler"].get("decode_ms_per_request") is not None]
-    if not figs:
+def measured_profile(rows: Sequence[dict], base: str, out_dir: Path) -> Path | None:
+    """A cost profile fitted to the engine *as the bench ran it*: every iteration the plugin-scheduled
+    servers ran during the rows (their ``cost_sums``, `sim.cost_sums`: forward plus the host work up
+    to the next forward, as a client sees it), pooled over policies and rates and fitted once, with no
+    prior. The shipped profile was fitted on an engine running alone; during a bench the client,
+    tokenizer and detokenizer share the CPU and the batches are larger and mixed. Engine limits come
+    from ``base``. None when no row has sums (stock fcfs/lpm servers, or rows from older servers)."""
+    sums = [CostSums.from_dict(r["scheduler"]["cost_sums"]) for r in rows
+            if isinstance(r.get("scheduler"), dict) and isinstance(r["scheduler"].get("cost_sums"), dict)]
+    total = sum(sums, CostSums())
+    if total.n < 6 or total.decode_steps < 3 or total.n - total.decode_steps < 3:
         return None
-    med = {k: float(np.median([f[k] for f in figs if f.get(k) is not None] or [np.nan]))
-           for k in ("decode_ms_base", "decode_ms_per_request", "decode_us_per_ctx_token", "prefill_ms_per_token")}
-    if any(np.isnan(v) for v in med.values()):
-        return None
+    coeffs, prefill_pass, rms = total.fit()
     profile = load_profile(base)
-    s0, s1, s2, _s3, s4 = profile.coeffs
-    c0, per_request = med["decode_ms_base"] / 1e3, med["decode_ms_per_request"] / 1e3
-    prefill_pass = 0.0
-    overheads = [f["prefill_ms_overhead"] for f in figs if f.get("prefill_ms_overhead") is not None]
-    if len(overheads) == len(figs):
-        c1 = med["prefill_ms_per_token"] / 1e3  # net of each pass's fixed cost: c0 + prefill_pass
-        prefill_pass = max(float(np.median(overheads)) / 1e3 - c0, 0.0)
-    else:  # older servers folded each pass's fixed cost into the per-token figure: c0 would count it
-        c1 = s1 * max(1.0, (c0 + per_request) / (s0 + s1 + s4))  # twice, so scale by the decode slowdown
-    c4 = max(per_request - c1, 0.0)  # a decoding request: one token (c1) plus c4
-    fitted = CostModel(name=f"{base}@bench-{rate:g}", coeffs=(c0, c1, s2, med["decode_us_per_ctx_token"] / 1e6, c4),
-                       max_running=profile.max_running, kv_capacity_tokens=profile.kv_capacity_tokens,
-                       chunk_size=profile.chunk_size, meta={"provenance": "median in-server step figures of the bench"},
-                       prefill_pass=prefill_pass)
-    path = out_dir / f"measured-profile-{rate:g}.json"
+    fitted = CostModel(name=f"{base}@bench", coeffs=coeffs, max_running=profile.max_running,
+                       kv_capacity_tokens=profile.kv_capacity_tokens, chunk_size=profile.chunk_size,
+                       prefill_pass=prefill_pass,
+                       meta={"provenance": f"{total.n:.0f} iterations ({total.decode_steps:.0f} decode) of the "
+                                           f"bench's plugin-scheduled servers, fitted by sim.cost_sums",
+                             "error": {"fit_rms_rel": rms}})
+    path = out_dir / "measured-profile.json"
     path.write_text(json.dumps(fitted.to_dict(), indent=1))
     forget_profile(path)
     return path
@@ -78,16 +66,15 @@ def sim_row(row: dict, length_model: Path | None, profile: str | Path | None = N
 
 def compare_with_sim(rows: Sequence[dict], directory: str | Path, measured: bool = False) -> str:
     """Markdown table: live vs simulated request goodput per (policy, rate), mean over seeds; with
-    ``measured`` each rate is replayed on the `measured_profile` of its rows."""
+    ``measured`` every row is replayed on the `measured_profile` of all of them."""
     model = Path(directory) / "length_model.npz"
     model = model if model.is_file() else None
-    profiles: dict[float, Path | None] = {}
-    if measured:
-        for rate in sorted({float(r["rate"]) for r in rows}):
-            profiles[rate] = measured_profile(rows, rate, rows[0]["profile"], Path(directory))
+    profile = measured_profile(rows, rows[0]["profile"], Path(directory)) if measured else None
+    if measured and profile is None:
+        return "No row carries the servers' step sums (stock servers only, or rows from before they were recorded)."
     acc: dict[tuple[str, float], list[tuple[float, float]]] = {}
     for row in rows:
-        sim = sim_row(row, model, profiles.get(float(row["rate"])))
+        sim = sim_row(row, model, profile)
         acc.setdefault((row["policy"], float(row["rate"])), []).append(
             (float(row["request_goodput"]), float(sim["request_goodput"])))
     lines = ["| policy | rate | live req goodput /s | sim req goodput /s | sim / live | within 15%? |",

@@ -21,6 +21,7 @@ from tempo_sglang.sglang.scheduling.metrics import TempoMetrics
 from tempo_sglang.sglang.scheduling.parking import ParkingLot, preempt
 from tempo_sglang.sglang.scheduling.req_views import view_of
 from tempo_sglang.sglang.scheduling.stats import ControllerStats, StepTimeFit
+from tempo_sglang.sglang.scheduling.step_observer import observe_engine_step
 from tempo_sglang.slo import SLOClass
 
 logger = logging.getLogger("tempo_sglang")
@@ -111,18 +112,11 @@ class TempoController:
 
     def observe_step(self, batch, elapsed: float) -> None:
         """Learn the engine's speed from one executed step."""
-        mode = batch.forward_mode
-        if mode.is_decode():
+        kind = observe_engine_step(self.stats, batch, elapsed)
+        if kind == "decode":
             self.prefill_passes_since_decode = 0
-            context = getattr(batch, "seq_lens_sum", None)
-            if not context:
-                context = sum(len(r.origin_input_ids) + len(r.output_ids) for r in batch.reqs)
-            self.stats.observe_decode(elapsed, batch.batch_size(), int(context))
-            self.stats.observe_decode_end(time.time())
-        elif mode.is_extend():
+        elif kind == "prefill":
             self.prefill_passes_since_decode += 1
-            self.stats.observe_prefill(elapsed, int(getattr(batch, "extend_num_tokens", 0) or 0),
-                                       fixed=self.stats.step_fit.coefficients()[0] or None)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _view(self, req):

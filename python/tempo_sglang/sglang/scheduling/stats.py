@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tempo_sglang.sim.cost_sums import CostSums
+
 EMA = 0.2
 INTERVAL_EMA = 0.05  # decode intervals mix decode-only stretches with prefill bursts: average longer
 MAX_INTERVAL_S = 10.0  # a longer gap between decode steps is idle time, not service
+MAX_HOST_GAP_S = 1.0  # a longer gap after a busy step is not host work of that step: the step is dropped
 FIT_DECAY = 0.995  # weight of an older decode observation in the step-time fit (half-life ~140 steps)
 MIN_STEPS = 20  # decode steps seen before the fit is trusted
 CTX_SCALE = 1000.0  # context tokens are fitted per thousand (keeps the normal equations balanced)
@@ -120,6 +123,8 @@ class ControllerStats:
     prefill_overhead: float | None = None  # fixed seconds of a prefill pass (from `prefill_fit`)
     decode_interval: float | None = None  # wall seconds between consecutive decode steps (EMA)
     last_decode_end: float | None = None  # wall clock at the end of the last decode step
+    cost_sums: CostSums = field(default_factory=CostSums)  # whole iterations, for an unanchored fit
+    pending_iteration: tuple | None = None  # (features, forward seconds, end) of the last busy step
 
     def record_pass(self, seconds: float, waiting: int, running: int, parked: int) -> None:
         self.passes += 1
@@ -161,6 +166,17 @@ class ControllerStats:
         if fit is not None:
             self.prefill_overhead, self.prefill_time_per_token = fit
 
+    def observe_iteration(self, features, start: float, end: float, busy_after: bool) -> None:
+        """One engine iteration for `cost_sums`: ``features`` (`sim.cost_sums.step_features`), its
+        forward ran from ``start`` to ``end`` (perf-counter seconds). An iteration's cost is its forward
+        plus the host work before the next forward starts (streaming results out, receiving requests,
+        scheduling), as a client's token gaps see it; so the previous iteration is completed here, and
+        one after which nothing was left running (idle follows) is not counted."""
+        pending = self.pending_iteration
+        if pending is not None and 0.0 <= start - pending[2] <= MAX_HOST_GAP_S:
+            self.cost_sums.add(pending[0], pending[1] + start - pending[2])
+        self.pending_iteration = (features, end - start, end) if busy_after else None
+
     def share_of_step(self) -> float:
         return self.pass_time_total / self.step_time_total if self.step_time_total else 0.0
 
@@ -182,6 +198,7 @@ class ControllerStats:
             "decode_ms_base": round(base * 1000, 2),
             "decode_ms_per_request": round(per_request * 1000, 3),
             "decode_us_per_ctx_token": round(per_ctx * 1e6, 3),
+            "cost_sums": self.cost_sums.to_dict(),
             "parked_now": self.last_parked,
             "rejected": self.rejected,
             "demoted": self.demoted,
