@@ -132,8 +132,20 @@ def test_autellix_service_is_monotone_across_preemption():
     """A preempted request that must recompute its prompt keeps the service it had attained."""
     pol = make_policy("autellix", quantum=16)
     r = RequestView("r", DL, 0.0, 500, 100, prefilled=500, generated=50)
-    fresh = RequestView("fresh", DL, 1.0, 300, 100, cached_len=200)  # 200 tokens of service
+    fresh = RequestView("fresh", DL, 1.0, 300, 100, cached_len=200)  # a cache hit: no service yet
     pol.schedule([], [r], budget())
     r.prefilled, r.generated = 0, 50  # preempted: KV gone, back to waiting; it had 550 tokens
     d = pol.schedule([r, fresh], [], budget())
     assert d.admit == ["fresh", "r"]
+
+
+def test_autellix_does_not_charge_a_program_twice_for_its_cached_prefix():
+    """A child call reusing its parent's KV (cache hit) attains only what it computes: its program's
+    service is the parent's work plus the child's new tokens, not the shared prefix twice."""
+    pol = make_policy("autellix", quantum=1)
+    parent = RequestView("p1", prog("p", "n1"), 0.0, 100, 50, prefilled=100, generated=50)
+    pol.schedule([], [parent], budget())
+    pol.on_finish(parent, 1.0)
+    child = RequestView("p2", prog("p", "n2", ("n1",)), 2.0, 180, 50, prefilled=180, cached_len=150, generated=5)
+    pol.schedule([], [child], budget())
+    assert pol.attained(child) == 150 + 30 + 5

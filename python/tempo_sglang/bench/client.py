@@ -62,6 +62,22 @@ class LiveResult:
         return views[-1]
 
 
+_NO_COMPLETE_ROUTE: set[str] = set()  # servers without /tempo/complete (stock SGLang)
+
+
+async def stop_as_complete(session: aiohttp.ClientSession, url: str, rid: str) -> None:
+    """Stop a request whose output the client has in full: ``/tempo/complete`` on a Tempo server (the
+    request ends as completed, so the server learns from it), else SGLang's ``/abort_request``."""
+    timeout = aiohttp.ClientTimeout(total=30)
+    if url not in _NO_COMPLETE_ROUTE:
+        async with session.post(url + "/tempo/complete", json={"rid": rid}, timeout=timeout) as resp:
+            if resp.status != 404:
+                return
+        _NO_COMPLETE_ROUTE.add(url)
+    async with session.post(url + "/abort_request", json={"rid": rid}, timeout=timeout):
+        pass
+
+
 async def send_request(session: aiohttp.ClientSession, url: str, request: LiveRequest,
                        timeout: float = 600.0) -> LiveResult:
     """Send one streaming request and time each output token as it arrives."""
@@ -97,10 +113,8 @@ async def send_request(session: aiohttp.ClientSession, url: str, request: LiveRe
                         del token_times[request.stop_after:]
                         finished_early = True
                         break
-        if finished_early:  # a closed stream does not stop SGLang: abort the rest explicitly
-            async with session.post(url + "/abort_request", json={"rid": request.rid},
-                                    timeout=aiohttp.ClientTimeout(total=30)):
-                pass
+        if finished_early:  # a closed stream does not stop SGLang: stop the rest explicitly
+            await stop_as_complete(session, url, request.rid)
     except (aiohttp.ClientError, TimeoutError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     prompt_len = int(meta.get("prompt_tokens", prompt_len))

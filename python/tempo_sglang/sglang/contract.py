@@ -43,11 +43,14 @@ HOOKED_SIGNATURES: dict[str, tuple[str, ...]] = {
     "sglang.srt.managers.schedule_batch.ScheduleBatch.merge_batch": ("self", "other"),
     "sglang.srt.managers.schedule_batch.ScheduleBatch.release_req": ("self", "idx", "remaing_req_count", "offload_kv"),
     "sglang.srt.managers.scheduler.Scheduler._add_request_to_queue": ("self", "req", "is_retracted"),
+    # called, not hooked: /tempo/complete (routes.stop_as_complete)
+    "sglang.srt.managers.tokenizer_manager.TokenizerManager._dispatch_to_scheduler": ("self", "obj"),
 }
 
 # Attributes of SGLang objects the hooks read or write.
 REQUIRED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "sglang.srt.sampling.sampling_params.SamplingParams": ("custom_params",),
+    "sglang.srt.managers.io_struct.AbortReq": ("abort_message", "rid"),
 }
 
 

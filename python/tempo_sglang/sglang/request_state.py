@@ -9,6 +9,7 @@ from typing import Any
 
 from tempo_sglang.slo import SLOValidationError, TempoSLO, parse_tempo_params, tempo_params_from_custom
 
+CLIENT_COMPLETE = "tempo:client-complete"  # AbortReq.abort_message of a stop sent by /tempo/complete
 ARRIVAL_KEY = "_arrival"  # wall-clock arrival stamped by the tokenizer process after validation
 
 
@@ -22,6 +23,8 @@ class TempoReqState:
     demoted: bool = False
     parked_time: float = 0.0
     length_bound: int | None = None
+    stage_deadline: float | None = None  # a program call's share of the program deadline (analyzer)
+    client_complete: bool = False  # stopped through /tempo/complete: ended as completed, not failed
     error: str | None = None
     admitted_pass: int | None = None  # the scheduler pass that admitted it (first prefill)
     notes: list[str] = field(default_factory=list)
@@ -50,6 +53,8 @@ class TempoReqState:
             out["node_id"] = slo.node_id
         if self.length_bound is not None:
             out["length_bound"] = self.length_bound
+        if self.stage_deadline is not None:
+            out["stage_deadline"] = self.stage_deadline
         if self.admitted_pass is not None:
             out["admitted_pass"] = self.admitted_pass
         if self.error:

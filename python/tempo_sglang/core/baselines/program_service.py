@@ -2,7 +2,9 @@
 
 Attained service is counted in tokens of engine work: prompt tokens computed plus output tokens
 generated, remembered per request as the most it has reached (a preempted request that must recompute
-its prompt does not look "fresh" again, which would make LAS thrash). A request that is not a program
+its prompt does not look "fresh" again, which would make LAS thrash). Prompt tokens served from the
+prefix cache are not work: a program call that reuses its parent's KV is not charged for the parent's
+tokens a second time (the parent's service already counts them). A request that is not a program
 call is its own one-call program. Both are least-attained-
 service schedulers, discretised into geometric levels (as Autellix's multi-level queues do) so that
 requests of one level are served FCFS and preemption happens only across levels; they are
@@ -25,8 +27,9 @@ def program_of(view: RequestView) -> str:
 
 
 def service_of(view: RequestView) -> int:
-    """Tokens of service a request has attained so far."""
-    return max(view.prefilled, view.cached_len) + view.generated
+    """Tokens of engine work a request has attained so far: prompt tokens computed (not the cache
+    hit) plus tokens generated."""
+    return max(0, view.prefilled - view.cached_len) + view.generated
 
 
 class AutellixPolicy(OrderedPolicy):

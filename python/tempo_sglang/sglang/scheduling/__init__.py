@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 from tempo_sglang.sglang.config import STOCK_POLICIES
+from tempo_sglang.sglang.request_state import CLIENT_COMPLETE
 
 _CONTROLLER = None
 _POLICY: str | None = None
@@ -72,6 +73,10 @@ def _around_run_batch(original, scheduler, batch, *args, **kwargs):
 
 def _around_abort_request(original, scheduler, recv_req, *args, **kwargs):
     ctl = get_controller()
+    if ctl is not None and getattr(recv_req, "abort_message", None) == CLIENT_COMPLETE:
+        req = ctl.tracked.get(recv_req.rid)
+        if req is not None and getattr(req, "tempo", None) is not None:
+            req.tempo.client_complete = True  # stopped by the client with all it wanted: a completion
     if ctl is not None and len(ctl.parking):
         rids = [rid for rid in ctl.parking.reqs if recv_req.abort_all or rid.startswith(recv_req.rid or "")]
         if rids:

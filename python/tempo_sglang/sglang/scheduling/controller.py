@@ -134,6 +134,7 @@ class TempoController:
                 req.tempo.notes.append(f"analyzer skipped: {exc}")
         if view.length_bound is not None:
             req.tempo.length_bound = view.length_bound
+        req.tempo.stage_deadline = view.stage_deadline
         return view
 
     def _forget_finished(self, now: float) -> None:
@@ -145,7 +146,7 @@ class TempoController:
                 continue
             view.generated = len(req.output_ids)
             self.policy.on_finish(view, now)
-            ok = type(req.finished_reason).__name__ != "FINISH_ABORT"
+            ok = type(req.finished_reason).__name__ != "FINISH_ABORT" or getattr(req.tempo, "client_complete", False)
             if self.analyzer is not None and not view.extra.get("analyzer_error"):
                 try:
                     self.analyzer.on_finish(view, ok=ok)
