@@ -103,3 +103,39 @@ def test_batch_sharing_one_tempo_dict_and_parallel_samples(tiny_server):
     assert sampled.status_code == 200, sampled.text
     assert len(sampled.json()) == 2
     assert _generate(tiny_server, LATENCY).status_code == 200
+
+
+def _scheduler_figures(server) -> dict:
+    return _generate(server, LATENCY, max_new_tokens=2).json()["meta_info"]["tempo"][-1]["scheduler"]
+
+
+def test_a_stop_through_tempo_complete_ends_the_request_as_completed(tiny_server):
+    """``POST /tempo/complete`` stops a streaming request, as ``/abort_request`` would, but the scheduler
+    counts it as completed (so the analyzer learns from it). An unknown rid is answered with ``stopped: false``; a body without a rid is a 400."""
+    import uuid
+
+    from tempo_sglang.bench.client import LiveRequest, send_request
+    from tempo_sglang.slo import parse_tempo_params
+
+    async def stopped_early(rid):
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            req = LiveRequest(rid=rid, slo=parse_tempo_params(LATENCY), max_new_tokens=4000, ignore_eos=True,
+                              input_ids=list(range(100, 140)), stop_after=3)
+            return await send_request(session, tiny_server.url, req)
+
+    import asyncio
+    import time
+
+    before = _scheduler_figures(tiny_server)["client_completed"]
+    result = asyncio.run(stopped_early(f"complete-{uuid.uuid4().hex}"))
+    assert result.record.status == "ok" and result.record.output_len == 3
+    deadline = time.time() + 30
+    while _scheduler_figures(tiny_server)["client_completed"] == before and time.time() < deadline:
+        time.sleep(0.5)  # the scheduler notes the end at its next pass
+    assert _scheduler_figures(tiny_server)["client_completed"] == before + 1
+    unknown = requests.post(tiny_server.url + "/tempo/complete", json={"rid": "no-such-request"}, timeout=30)
+    assert unknown.status_code == 200 and unknown.json() == {"rid": "no-such-request", "stopped": False}
+    bad = requests.post(tiny_server.url + "/tempo/complete", json={"id": 1}, timeout=30)
+    assert bad.status_code == 400 and "rid" in bad.json()["error"]["message"]

@@ -113,8 +113,8 @@ async def send_request(session: aiohttp.ClientSession, url: str, request: LiveRe
                         del token_times[request.stop_after:]
                         finished_early = True
                         break
-        if finished_early:  # a closed stream does not stop SGLang: stop the rest explicitly
-            await stop_as_complete(session, url, request.rid)
+            if finished_early:  # closing the stream does not stop SGLang: stop the rest explicitly,
+                await stop_as_complete(session, url, request.rid)  # before the close races it
     except (aiohttp.ClientError, TimeoutError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     prompt_len = int(meta.get("prompt_tokens", prompt_len))

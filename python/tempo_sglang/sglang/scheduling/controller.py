@@ -146,7 +146,9 @@ class TempoController:
                 continue
             view.generated = len(req.output_ids)
             self.policy.on_finish(view, now)
-            ok = type(req.finished_reason).__name__ != "FINISH_ABORT" or getattr(req.tempo, "client_complete", False)
+            client_complete = getattr(req.tempo, "client_complete", False)
+            self.stats.client_completed += client_complete
+            ok = type(req.finished_reason).__name__ != "FINISH_ABORT" or client_complete
             if self.analyzer is not None and not view.extra.get("analyzer_error"):
                 try:
                     self.analyzer.on_finish(view, ok=ok)

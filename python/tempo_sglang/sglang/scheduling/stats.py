@@ -113,6 +113,7 @@ class ControllerStats:
     steps: int = 0
     step_time_total: float = 0.0
     rejected: int = 0
+    client_completed: int = 0  # requests stopped through /tempo/complete (ended as completed)
     demoted: int = 0
     preempted: int = 0
     last_waiting: int = 0
@@ -201,6 +202,7 @@ class ControllerStats:
             "cost_sums": self.cost_sums.to_dict(),
             "parked_now": self.last_parked,
             "rejected": self.rejected,
+            "client_completed": self.client_completed,
             "demoted": self.demoted,
             "preempted": self.preempted,
         }
