@@ -6,7 +6,9 @@ drain, and the cost profile of the served model. The simulator runs the same pol
 the live server's KV capacity and request slots, SGLang's KV reservation for ignore_eos requests
 (each running request holds back its remaining ``max_new_tokens``), the same cut (``drain_s`` after the last root
 arrival, `workloads.release.cutoff_time`) and the same length model the live servers were given
-(``DIR/length_model.npz`` when the bench trained one).
+(``DIR/length_model.npz`` when the bench trained one). Each row is replayed on its own profile and,
+with ``measured``, on one profile fitted to every iteration the bench's plugin servers ran
+(`measured_profile`).
 """
 
 from __future__ import annotations
