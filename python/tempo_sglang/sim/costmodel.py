@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tempo_sglang.sim.cost_sums import step_features
 from tempo_sglang.workloads.slos import REF_BATCH, REF_CONTEXT, REFERENCE_PROFILE
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
@@ -131,10 +132,8 @@ class StepSample:
     seconds: float
 
     def features(self) -> np.ndarray:
-        n_dec = len(self.decode_contexts)
-        n_tok = n_dec + sum(length for length, _ in self.prefill)
-        attn = sum(length * (ctx + length / 2.0) for length, ctx in self.prefill)
-        return np.array([1.0, n_tok, attn, float(sum(self.decode_contexts)), n_dec + len(self.prefill)])
+        """The c0..c4 features of `sim.cost_sums.step_features` (without its prefill-pass flag)."""
+        return step_features(self.prefill, len(self.decode_contexts), sum(self.decode_contexts))[:5]
 
 
 def nonneg_lstsq(x: np.ndarray, y: np.ndarray) -> np.ndarray:
