@@ -36,6 +36,7 @@ def test_default_bound_before_any_model():
     v2 = _view(max_new=100)
     an.on_arrival(v2)
     assert v2.length_bound == 100 and v2.remaining_bound() == 100
+    assert v.length_low is None  # no distribution to read a low quantile from
 
 
 def test_progress_refines_every_50_tokens_and_never_falls_below_generated(predictor):
@@ -46,13 +47,16 @@ def test_progress_refines_every_50_tokens_and_never_falls_below_generated(predic
     v.generated = 20
     an.on_progress(v)
     assert v.length_bound == first  # no re-prediction before refine_every tokens
-    seen = []
+    seen, lows = [], []
     for g in range(50, 3000, 50):
         v.generated = g
         an.on_progress(v)
         assert v.length_bound > g
+        # the low quantile refines with the bound (none once past every length seen in training)
+        assert v.length_low is None or g < v.length_low <= v.length_bound
+        lows.append(v.length_low)
         seen.append(v.length_bound)
-    assert len(set(seen)) > 1
+    assert len(set(seen)) > 1 and None not in lows[:5] and len(set(lows[:5])) > 1
     an.on_finish(v, now=10.0)
     assert "tempo_analyzer" not in v.extra
 

@@ -36,6 +36,25 @@ def test_bound_is_the_conditional_quantile_given_generated(uniform_model):
     assert 990 < model.predict(x[0], 990) <= 1070  # within the ~6% bin holding the largest length
 
 
+def test_low_quantile_comes_from_the_same_conditional_distribution(uniform_model):
+    """``predict_with_low``: the bound as `predict` gives it, and the conditional ``level`` quantile
+    g + level (1000 - g) of the same CDF, uncalibrated; the predictor clamps it to (g, bound]."""
+    model, x, _ = uniform_model
+    for g in (0, 300, 600):
+        for level in (0.25, 0.5):
+            truth = g + level * (1000 - g)
+            pairs = [model.predict_with_low(f, g, level) for f in x[:20]]
+            lows = np.array([lo for _, lo in pairs])
+            assert [b for b, _ in pairs] == [model.predict(f, g) for f in x[:20]]
+            assert abs(np.median(lows) - truth) <= 0.05 * truth, (g, level, truth, lows)
+            assert all(g < lo <= b for b, lo in pairs)
+    assert model.predict_with_low(x[0], 100, None)[1] is None
+    predictor = LengthPredictor(model)
+    bound, low = predictor.bounds(x[0], 200, max_new_tokens=300, low_level=0.5)
+    assert bound == 300 and 200 < low <= 300  # both capped by max_new_tokens
+    assert LengthPredictor().bounds(x[0], 0) == (LengthPredictor().default_bound, None)  # no model: no low
+
+
 def test_coverage_of_requests_still_running_on_fresh_data(uniform_model):
     model, _, _ = uniform_model
     rng = np.random.default_rng(1)

@@ -174,6 +174,43 @@ def test_demotion_of_hopeless_requests():
     assert "unknown" in oracle.schedule(waiting[1:2], [], budget).demote
 
 
+def test_hopelessness_reads_the_analyzers_low_quantile_where_it_gives_one():
+    """1 s left at 0.01 s a step: 100 tokens fit. A bound proves nothing (it is a p95); the low
+    quantile does: a call whose typical length cannot fit is hopeless, one whose typical length fits is
+    not, however far its bound is off. Without a low quantile the bound rule (x bound_slack) holds."""
+    dl = TempoSLO(SLOClass.DEADLINE, deadline_ms=1000)
+
+    def waiting():
+        return [RequestView("typical_fits", dl, 0.0, 10, 1000, length_bound=500, length_low=60),
+                RequestView("typical_too_long", dl, 0.0, 10, 1000, length_bound=250, length_low=150),
+                RequestView("bound_only", dl, 0.0, 10, 1000, length_bound=500)]
+
+    budget = EngineBudget(now=0.0, max_running=8, kv_free_tokens=10**6, token_budget=512, decode_step_time=0.01)
+    assert set(make_policy("tempo").schedule(waiting(), [], budget).demote) == {"typical_too_long", "bound_only"}
+    off = make_policy("tempo", low_slack=0)  # the low quantile switched off: the bound rule alone
+    assert set(off.schedule(waiting(), [], budget).demote) == {"typical_fits", "bound_only"}
+
+
+def test_calls_of_a_program_that_already_lost_a_call_are_demoted():
+    """A program earns nothing once one of its calls is demoted or rejected, so its later calls are
+    served as best effort (and say so) instead of taking SLO capacity."""
+    def call(rid: str, program: str, bound: int) -> RequestView:
+        slo = TempoSLO(SLOClass.PROGRAM, deadline_ms=1000, program_id=program, node_id=rid)
+        return RequestView(rid, slo, 0.0, 10, 1000, length_bound=bound, length_low=bound, program_start=0.0)
+
+    budget = EngineBudget(now=0.0, max_running=8, kv_free_tokens=10**6, token_budget=512, decode_step_time=0.01)
+    for name in ("tempo", "oracle"):
+        pol = make_policy(name)
+        lost = call("a", "p", 400)
+        lost.true_output_len = 400
+        assert pol.schedule([lost], [], budget).demote == ["a"]  # 4 s of work, 1 s left
+        lost.demoted = True
+        later, other = call("b", "p", 20), call("c", "q", 20)
+        later.true_output_len = other.true_output_len = 20
+        d = pol.schedule([lost, later, other], [], budget)
+        assert d.demote == ["b"] and "c" in d.admit, name
+
+
 def test_rejection_past_max_wait():
     slo = TempoSLO(SLOClass.DEADLINE, deadline_ms=60000, max_wait_ms=500)
     waiting = [RequestView("old", slo, 0.0, 10, 10), RequestView("new", slo, 0.8, 10, 10),

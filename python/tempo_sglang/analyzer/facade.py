@@ -45,6 +45,7 @@ class AnalyzerConfig:
     """How the analyzer predicts and learns."""
 
     quantile: float = 0.95
+    low_quantile: float | None = 0.25  # level of ``view.length_low`` (hopelessness; None: not set)
     refine_every: int = 50  # re-predict after this many newly generated tokens
     default_bound: int = DEFAULT_LENGTH_BOUND
     model_path: str | None = None  # loaded at start (if present); the trainer writes here
@@ -164,9 +165,10 @@ class RequestAnalyzer:
 
     def _set_bound(self, view: RequestView, feats: np.ndarray) -> None:
         if self.config.oracle and view.true_output_len is not None:
-            view.length_bound = max(int(view.true_output_len), view.generated + 1)
+            view.length_bound = view.length_low = max(int(view.true_output_len), view.generated + 1)
             return
-        view.length_bound = self.predictor.bound(feats, view.generated, view.max_new_tokens)
+        view.length_bound, view.length_low = self.predictor.bounds(feats, view.generated, view.max_new_tokens,
+                                                                   self.config.low_quantile)
 
     def _housekeeping(self, now: float) -> None:
         if now - self._last_sweep >= 1.0:

@@ -64,15 +64,29 @@ class LengthPredictor:
 
     def bound(self, features: np.ndarray, generated: int = 0, max_new_tokens: int | None = None) -> int:
         """Conservative bound on the *total* output tokens of a request."""
+        return self.bounds(features, generated, max_new_tokens, None)[0]
+
+    def bounds(self, features: np.ndarray, generated: int = 0, max_new_tokens: int | None = None,
+               low_level: float | None = 0.25) -> tuple[int, int | None]:
+        """`bound` and a low quantile (level ``low_level``) of the total output tokens from the same
+        conditional distribution; the low one is None without a survival model (nothing to read it
+        from: a default bound or a checkpoint model knows only its bound)."""
+        low = None
         if self.model is None:
             raw = self.default_bound if generated < self.default_bound else 2 * generated
         else:
             try:
-                raw = self.model.predict(features, generated)
+                if low_level is not None and isinstance(self.model, SurvivalModel):
+                    raw, low = self.model.predict_with_low(features, generated, low_level)
+                else:
+                    raw = self.model.predict(features, generated)
             except Exception:  # a model that cannot score this row must not stop the scheduler
                 logger.exception("length model failed; using the default bound")
-                raw = self.default_bound
+                raw, low = self.default_bound, None
         out = max(raw, generated + max(self.min_remaining, generated // 10))
-        if max_new_tokens is not None:
-            out = min(out, max(int(max_new_tokens), generated + 1))
-        return int(out)
+        cap = None if max_new_tokens is None else max(int(max_new_tokens), generated + 1)
+        if cap is not None:
+            out = min(out, cap)
+        if low is not None:
+            low = int(min(max(low, generated + 1), out))
+        return int(out), low

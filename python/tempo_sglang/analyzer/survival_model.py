@@ -171,13 +171,23 @@ class SurvivalModel:
 
     def predict(self, features: np.ndarray, generated: int = 0) -> int:
         """Bound on total output tokens of one request that has generated ``generated`` so far."""
+        return self.predict_with_low(features, generated, None)[0]
+
+    def predict_with_low(self, features: np.ndarray, generated: int = 0,
+                         low_level: float | None = 0.25) -> tuple[int, int | None]:
+        """The calibrated bound and, from the same conditional CDF, its uncalibrated ``low_level``
+        quantile (None when ``low_level`` is None): a typical-to-short total length given ``L > g``."""
         g = max(0, int(generated))
         if g >= MAX_LEN or 1.0 - float(_interp(self.global_cum, np.array(g))) < 1e-9:
-            return 2 * g + 1  # beyond everything seen in training
+            return 2 * g + 1, None  # beyond everything seen in training
         ci = checkpoint_index(g)
         rows = self.leaf_rows(np.asarray(features, dtype=np.float32)[None, :])
         cdf = self.cdf_at_edges(rows, np.array([float(g)]), float(self.weights[ci]))
-        return max(g + 1, int(scale_bounds(invert(cdf, np.array([self.taus[ci]])), self.scales[ci])[0]))
+        bound = max(g + 1, int(scale_bounds(invert(cdf, np.array([self.taus[ci]])), self.scales[ci])[0]))
+        if low_level is None:
+            return bound, None
+        low = int(invert(cdf, np.array([float(low_level)]))[0])
+        return bound, min(bound, max(g + 1, low))
 
     # ---- persistence ---------------------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -30,6 +30,7 @@ class RequestView:
     cached_len: int = 0  # prompt tokens found in the prefix cache when last matched
     first_token_time: float | None = None
     length_bound: int | None = None  # conservative bound on total output tokens (analyzer)
+    length_low: int | None = None  # a low quantile of total output tokens (analyzer; hopelessness)
     true_output_len: int | None = None  # only the oracle policy may read this
     program_start: float | None = None  # arrival of the program's first call
     stage_deadline: float | None = None  # absolute stage deadline from the program analyzer

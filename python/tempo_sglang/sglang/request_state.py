@@ -23,6 +23,7 @@ class TempoReqState:
     demoted: bool = False
     parked_time: float = 0.0
     length_bound: int | None = None
+    length_low: int | None = None  # the analyzer's low quantile of the output length (hopelessness)
     stage_deadline: float | None = None  # a program call's share of the program deadline (analyzer)
     client_complete: bool = False  # stopped through /tempo/complete: ended as completed, not failed
     error: str | None = None
@@ -53,6 +54,8 @@ class TempoReqState:
             out["node_id"] = slo.node_id
         if self.length_bound is not None:
             out["length_bound"] = self.length_bound
+        if self.length_low is not None:
+            out["length_low"] = self.length_low
         if self.stage_deadline is not None:
             out["stage_deadline"] = self.stage_deadline
         if self.admitted_pass is not None:

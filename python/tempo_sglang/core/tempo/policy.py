@@ -62,7 +62,8 @@ class TempoPolicy:
                  step_choice: str = "gain", stage_use: str = "rem", late_is_lost: bool = False,
                  line_margin: float = 0.25, latency_overdraft: float = 0.33, give_way: bool = True,
                  risk_steps: float = 3.0, alternate_prefill: bool = True, arrival_slack_steps: float = 10.0,
-                 idle_pass_ttft: float = 0.5, fit_power: float = 2.0, bound_slack: float = 3.0, **_: Any):
+                 idle_pass_ttft: float = 0.5, fit_power: float = 2.0, bound_slack: float = 3.0,
+                 low_slack: float | None = 1.0, demote_lost_programs: bool = True, **_: Any):
         """Tunables (defaults in brackets; unknown keywords are ignored so one option dict fits all).
 
         frame_steps / frame_seconds [50 / 0.3 s]: frame length (full refresh of waiting views);
@@ -71,8 +72,11 @@ class TempoPolicy:
         urgent_rest [True]: urgent requests outside the GMAX batch also go before calm chosen ones;
         pacing [True], park_margin_steps [2], pressure_bw [0.5]: parking of latency streams;
         prefill_margin_steps [1], min_prefill_tokens [32]: the prefill token budget;
-        demote_bw [1.0], bound_slack [3]: demotion threshold on bw (x ``bound_slack`` for analyzer
-        bounds); fit_power [2]: a deadline/program call whose bound does not fit counts its gain over
+        demote_bw [1.0], bound_slack [3], low_slack [1.0]: demotion threshold on bw: with the analyzer's
+        low quantile (``view.length_low``) ``demote_bw x low_slack`` against it, else ``demote_bw x
+        bound_slack`` against the bound (exact lengths: ``demote_bw``; ``low_slack`` 0: bound rule only);
+        demote_lost_programs [True]: once a program call is demoted or rejected, its program's other
+        calls are demoted too (the program earns nothing any more; `triage`); fit_power [2]: a deadline/program call whose bound does not fit counts its gain over
         ``bw ** fit_power`` (`density`);
         be_share [0.03], be_max_wait_s [60 s]: best-effort residual share and starvation guard;
         max_preempt [4], preempt_ratio [2]: cost-aware preemption; kv_growth_ratio [0.8] (1.0 for the
@@ -131,6 +135,8 @@ class TempoPolicy:
         self.stage_use = stage_use
         self.late_is_lost = bool(late_is_lost)
         self.fit_power, self.bound_slack = float(fit_power), float(bound_slack)
+        self.demote_lost_programs = bool(demote_lost_programs)
+        self.low_slack = None if low_slack is None or float(low_slack) <= 0 else float(low_slack)
         if not 0.0 <= float(line_margin) < 1.0:
             raise ValueError(f"line_margin must be in [0, 1), not {line_margin!r}")
         self.line_margin = float(line_margin)
@@ -192,7 +198,8 @@ class TempoPolicy:
     def _score(self, idx: np.ndarray, budget: EngineBudget) -> Scores:
         return score(self.store, idx, budget.now, budget.decode_step_time, budget.prefill_time_per_token,
                      demote_bw=self.demote_bw, v_floor=self._v_floor, stage_use=self.stage_use,
-                     late_is_lost=self.late_is_lost, fit_power=self.fit_power, bound_slack=self.bound_slack)
+                     late_is_lost=self.late_is_lost, fit_power=self.fit_power, bound_slack=self.bound_slack,
+                     low_slack=self.low_slack)
 
     def _cheap_pass(self, ir: np.ndarray, budget: EngineBudget) -> Decision:
         decision = Decision(admit=list(self._admit))
@@ -212,7 +219,8 @@ class TempoPolicy:
         self.pacer.note_latency(now, st.ttft[idx][sc.cls == LAT])
 
         # rejection (never-started requests past max_wait) and demotion of hopeless requests
-        alive = reject_and_demote(st, idx, sc, is_wait, now, self.honor_max_wait, decision)
+        alive = reject_and_demote(st, idx, sc, is_wait, now, self.honor_max_wait, decision,
+                                  self.demote_lost_programs)
 
         # batch size: the slots, or fewer when a bigger batch would slow latency streams off their line
         v = max(budget.decode_step_time, 1e-6)

@@ -23,7 +23,7 @@ CLASS_CODE = {SLOClass.LATENCY: LAT, SLOClass.DEADLINE: DL, SLOClass.PROGRAM: PR
 INF = float("inf")
 NAN = float("nan")
 
-_FLOAT_FIELDS = ("arrival", "ttft", "tbt", "deadline", "max_wait", "lb", "stage_dl")
+_FLOAT_FIELDS = ("arrival", "ttft", "tbt", "deadline", "max_wait", "lb", "stage_dl", "lo")
 _INT_FIELDS = ("cls", "prompt", "max_new", "pcode", "gen", "pre")
 _BOOL_FIELDS = ("demoted", "was_running", "informed")
 
@@ -37,6 +37,7 @@ class ViewStore:
         self.slot: dict[str, int] = {}
         self.free: list[int] = []
         self.program_code: dict[str, int] = {}
+        self.lost_programs: set[int] = set()  # program codes with a demoted or rejected call
         self.rids = np.empty(0, dtype=object)
         # one 2-D array per dtype, so a pass gathers all fields of its rows in three indexing ops;
         # the per-field names are views of their rows
@@ -107,6 +108,8 @@ class ViewStore:
         if self.oracle and view.true_output_len is not None:
             bound = view.true_output_len
         self.lb[s] = NAN if bound is None else bound
+        low = view.length_low if not self.oracle else bound
+        self.lo[s] = NAN if low is None else low
         self.informed[s] = bound is not None
         self.stage_dl[s] = NAN if view.stage_deadline is None else view.stage_deadline
         self.demoted[s] = self.demoted[s] or view.demoted
@@ -139,6 +142,7 @@ class ViewStore:
                 lbs = [v.true_output_len if v.true_output_len is not None else b for v, b in zip(running, lbs, strict=True)]
             lb = np.array(lbs, dtype=float)
             self.lb[ir] = lb
+            self.lo[ir] = lb if self.oracle else np.array([v.length_low for v in running], dtype=float)
             self.informed[ir] = ~np.isnan(lb)
             self.stage_dl[ir] = np.array([v.stage_deadline for v in running], dtype=float)
             self.demoted[ir] |= np.array([v.demoted for v in running], dtype=bool)

