@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tempo_sglang.analyzer.features import featurize_view
+from tempo_sglang.analyzer.length_model import SCHEDULING_QUANTILE
 from tempo_sglang.analyzer.library import GraphLibrary, MatchResult
 from tempo_sglang.analyzer.predictor import LengthPredictor
 from tempo_sglang.analyzer.program_tracker import ProgramTracker
@@ -44,7 +45,7 @@ STATE_KEY = "tempo_analyzer"  # the analyzer's scratch entry in RequestView.extr
 class AnalyzerConfig:
     """How the analyzer predicts and learns."""
 
-    quantile: float = 0.95
+    quantile: float = SCHEDULING_QUANTILE  # the bound's level (the online trainer's models)
     low_quantile: float | None = 0.25  # level of ``view.length_low`` (hopelessness; None: not set)
     refine_every: int = 50  # re-predict after this many newly generated tokens
     default_bound: int = DEFAULT_LENGTH_BOUND

@@ -14,9 +14,10 @@ from pathlib import Path
 HELD_OUT_SEED = 1000  # held-out draws use seeds 1000, 1001, ...: runs use small seeds
 
 
-def train_on_workloads(workloads: Iterable, path: str | Path, quantile: float = 0.95) -> Path:
-    """Train the default length model on every call of ``workloads`` and save it to ``path``."""
-    from tempo_sglang.analyzer.length_model import ForestConfig, train_length_model
+def train_on_workloads(workloads: Iterable, path: str | Path, quantile: float | None = None) -> Path:
+    """Train the default length model (bound at ``quantile``, default the scheduling one) on every call
+    of ``workloads`` and save it to ``path``."""
+    from tempo_sglang.analyzer.length_model import SCHEDULING_QUANTILE, ForestConfig, train_length_model
     from tempo_sglang.analyzer.samples import LengthSample, to_arrays
 
     samples = [LengthSample(prompt_len=it.prompt_len, output_len=it.output_len, slo_class=it.slo_class.value,
@@ -26,5 +27,5 @@ def train_on_workloads(workloads: Iterable, path: str | Path, quantile: float = 
         raise ValueError("no calls to train a length model on")
     x, y = to_arrays(samples)
     path = Path(path)
-    train_length_model(x, y, ForestConfig(quantile=quantile)).save(path)
+    train_length_model(x, y, ForestConfig(quantile=quantile or SCHEDULING_QUANTILE)).save(path)
     return path

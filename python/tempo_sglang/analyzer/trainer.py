@@ -22,6 +22,7 @@ from pathlib import Path
 
 import zmq
 
+from tempo_sglang.analyzer.length_model import SCHEDULING_QUANTILE
 from tempo_sglang.analyzer.samples import LengthSample, read_jsonl, to_arrays, write_jsonl
 
 SAMPLES_SOCK = "samples.ipc"
@@ -55,7 +56,7 @@ class TrainerClient:
 
     @classmethod
     def spawn(cls, workdir: str | None = None, model_path: str | None = None, seed_jsonl: str | None = None,
-              retrain_every: int = 200, min_samples: int = 100, quantile: float = 0.95,
+              retrain_every: int = 200, min_samples: int = 100, quantile: float = SCHEDULING_QUANTILE,
               model_name: str | None = None) -> TrainerClient:
         """Start a trainer process and connect to it."""
         workdir = workdir or tempfile.mkdtemp(prefix="tempo-an-")
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrain-every", type=int, default=200)
     parser.add_argument("--min-samples", type=int, default=100)
     parser.add_argument("--max-samples", type=int, default=50000)
-    parser.add_argument("--quantile", type=float, default=0.95)
+    parser.add_argument("--quantile", type=float, default=SCHEDULING_QUANTILE)
     parser.add_argument("--parent", type=int, default=0)
     return run(parser.parse_args(argv))
 

@@ -2,7 +2,7 @@
 
     tempo-sglang predictor report [--data azure-conv,azure-code,humaneval,programs,synthetic] [--json out.json]
                                   [--kind survival|checkpoint] [--splits 5] [--split random|time]
-    tempo-sglang predictor seed --jsonl samples.jsonl --out length_model.npz [--quantile 0.95]
+    tempo-sglang predictor seed --jsonl samples.jsonl --out length_model.npz [--quantile 0.9]
 
 ``report`` trains on one part of each source and measures on the rest: coverage (share of requests at or
 under the bound) and tightness (mean bound/actual total output; also remaining bound/remaining actual) at
@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from tempo_sglang.analyzer.length_model import SCHEDULING_QUANTILE
 
 DEFAULT_SOURCES = "azure-conv,azure-code,humaneval,programs,synthetic"
 KINDS = ("survival", "checkpoint")
@@ -40,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--split", choices=("random", "time"), default="random",
                      help="random: seeded shuffle; time: first part of the file trains, the rest tests")
     rep.add_argument("--test-fraction", type=float, default=0.3)
-    rep.add_argument("--quantile", type=float, default=0.95)
+    rep.add_argument("--quantile", type=float, default=0.95,
+                     help="the bound's level whose coverage is measured (default 0.95)")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--limit", type=int, default=None, help="at most this many samples per source")
     rep.add_argument("--programs", type=int, default=900,
@@ -50,7 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     seed = sub.add_parser("seed", help="train a length model file from a seed JSONL")
     seed.add_argument("--jsonl", required=True, help="samples: one {prompt?, prompt_len?, output_len, ...} a line")
     seed.add_argument("--out", required=True, help="model file to write (.npz)")
-    seed.add_argument("--quantile", type=float, default=0.95)
+    seed.add_argument("--quantile", type=float, default=SCHEDULING_QUANTILE,
+                      help=f"the bound's level (default {SCHEDULING_QUANTILE}, what the scheduler runs on)")
     seed.add_argument("--model-name", default=None, help="served model name recorded in the model file")
     seed.add_argument("--kind", choices=KINDS, default="survival", help="length model (default survival)")
     seed.set_defaults(func=run_seed)

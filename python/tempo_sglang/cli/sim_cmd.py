@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from tempo_sglang.analyzer.length_model import SCHEDULING_QUANTILE
+
 DEFAULT_RATES = "4,6,8,9,10"
 
 
@@ -48,8 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--length-model", default=None,
                    help="length-predictor model file for --analyzer default, or 'auto': train one on held-out "
                         "draws of the workload (other seeds) into OUT/length_model.npz")
-    p.add_argument("--length-quantile", type=float, default=0.95,
-                   help="quantile of the length bound the --length-model auto model gives (default 0.95)")
+    p.add_argument("--length-quantile", type=float, default=SCHEDULING_QUANTILE,
+                   help=f"quantile of the length bound the --length-model auto model gives "
+                        f"(default {SCHEDULING_QUANTILE}, the scheduling bound)")
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--out", default="sim-out", help="output directory")
     p.add_argument("--policy-options", default=None, metavar="JSON",
