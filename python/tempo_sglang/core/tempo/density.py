@@ -34,8 +34,9 @@ its *low* quantile (``view.length_low``, a p25 of the same conditional length di
 bound) against ``demote_bw * low_slack``: even a typical-to-short answer would not fit. Where the
 analyzer gives no low quantile, ``bw`` at the bound against ``demote_bw * bound_slack`` (a
 conservative bound alone cannot prove a request hopeless; a request still on the default bound is
-never declared hopeless before its deadline). The low quantile brought Tempo with the analyzer from
-0.92 to 0.96 of oracle Tempo at the paper mix's knee (simulator, benchmark/RESULTS.md); a latency request
+never declared hopeless before its deadline). With the low quantile (and a p90 bound) Tempo with the
+analyzer went from 0.92 to 0.955 of oracle Tempo at the paper mix's knee (simulator, 16 seeds,
+benchmark/RESULTS.md "Session 14"); a latency request
 none of whose remaining tokens can meet its due line even if served at ``latency_fast_fraction`` of
 its TBT per token.
 """
