@@ -37,7 +37,7 @@ class ViewStore:
         self.slot: dict[str, int] = {}
         self.free: list[int] = []
         self.program_code: dict[str, int] = {}
-        self.lost_programs: set[int] = set()  # program codes with a demoted or rejected call
+        self.lost = np.zeros(64, dtype=bool)  # by program code: a call was demoted or rejected
         self.rids = np.empty(0, dtype=object)
         # one 2-D array per dtype, so a pass gathers all fields of its rows in three indexing ops;
         # the per-field names are views of their rows
@@ -92,6 +92,21 @@ class ViewStore:
         self.demoted[s] = False
         self.read_dynamic(s, view)
         return s
+
+    def mark_lost(self, codes: np.ndarray) -> None:
+        """Remember that the programs with these codes can no longer meet their SLO."""
+        if codes.size:
+            top = int(codes.max())
+            if top >= self.lost.size:
+                grown = np.zeros(max(2 * self.lost.size, top + 1), dtype=bool)
+                grown[:self.lost.size] = self.lost
+                self.lost = grown
+            self.lost[codes] = True
+
+    def lost_rows(self, idx: np.ndarray) -> np.ndarray:
+        """Mask of the slots ``idx`` whose program is lost (False for non-program requests)."""
+        pc = self.pcode[idx]
+        return (pc >= 0) & (pc < self.lost.size) & self.lost[np.clip(pc, 0, self.lost.size - 1)]
 
     def release(self, rid: str) -> None:
         """Forget a request (finished, rejected or vanished)."""

@@ -31,10 +31,9 @@ def reject_and_demote(store: ViewStore, idx: np.ndarray, sc: Scores, is_wait: np
             decision.reject[store.rids[idx[k]]] = f"waited {waited:.0f} ms, over max_wait_ms"
         alive[late] = False
     if lost_programs:
-        if store.lost_programs:
-            sc.hopeless |= (sc.cls == PROG) & np.isin(store.pcode[idx], list(store.lost_programs))
-        gone = np.flatnonzero((~alive | sc.hopeless) & (sc.cls == PROG))
-        store.lost_programs.update(store.pcode[idx[gone]].tolist())
+        prog = sc.cls == PROG
+        sc.hopeless |= prog & store.lost_rows(idx)
+        store.mark_lost(store.pcode[idx[(~alive | sc.hopeless) & prog]])
     demote = np.flatnonzero(sc.hopeless & alive)
     if demote.size:
         store.demoted[idx[demote]] = True
