@@ -84,9 +84,8 @@ class LengthPredictor:
                 logger.exception("length model failed; using the default bound")
                 raw, low = self.default_bound, None
         out = max(raw, generated + max(self.min_remaining, generated // 10))
-        cap = None if max_new_tokens is None else max(int(max_new_tokens), generated + 1)
-        if cap is not None:
-            out = min(out, cap)
+        if max_new_tokens is not None:
+            out = min(out, max(int(max_new_tokens), generated + 1))
         if low is not None:
             low = int(min(max(low, generated + 1), out))
         return int(out), low

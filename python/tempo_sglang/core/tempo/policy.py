@@ -76,8 +76,8 @@ class TempoPolicy:
         low quantile (``view.length_low``) ``demote_bw x low_slack`` against it, else ``demote_bw x
         bound_slack`` against the bound (exact lengths: ``demote_bw``; ``low_slack`` 0: bound rule only);
         demote_lost_programs [True]: once a program call is demoted or rejected, its program's other
-        calls are demoted too (the program earns nothing any more; `triage`); fit_power [2]: a deadline/program call whose bound does not fit counts its gain over
-        ``bw ** fit_power`` (`density`);
+        calls are demoted too (the program earns nothing any more; `triage`); fit_power [2]: a
+        deadline/program call whose bound does not fit counts its gain over ``bw ** fit_power`` (`density`);
         be_share [0.03], be_max_wait_s [60 s]: best-effort residual share and starvation guard;
         max_preempt [4], preempt_ratio [2]: cost-aware preemption; kv_growth_ratio [0.8] (1.0 for the
         oracle): share of the remaining bound reserved for KV growth; admit_margin [64]: admission
