@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from tempo_sglang.analyzer.length_model import SCHEDULING_QUANTILE
+
 HELD_OUT_SEED = 1000  # held-out draws use seeds 1000, 1001, ...: runs use small seeds
 
 
-def train_on_workloads(workloads: Iterable, path: str | Path, quantile: float | None = None) -> Path:
+def train_on_workloads(workloads: Iterable, path: str | Path, quantile: float = SCHEDULING_QUANTILE) -> Path:
     """Train the default length model (bound at ``quantile``, default the scheduling one) on every call
     of ``workloads`` and save it to ``path``."""
-    from tempo_sglang.analyzer.length_model import SCHEDULING_QUANTILE, ForestConfig, train_length_model
+    from tempo_sglang.analyzer.length_model import ForestConfig, train_length_model
     from tempo_sglang.analyzer.samples import LengthSample, to_arrays
 
     samples = [LengthSample(prompt_len=it.prompt_len, output_len=it.output_len, slo_class=it.slo_class.value,
@@ -27,5 +29,5 @@ def train_on_workloads(workloads: Iterable, path: str | Path, quantile: float | 
         raise ValueError("no calls to train a length model on")
     x, y = to_arrays(samples)
     path = Path(path)
-    train_length_model(x, y, ForestConfig(quantile=quantile or SCHEDULING_QUANTILE)).save(path)
+    train_length_model(x, y, ForestConfig(quantile=quantile)).save(path)
     return path

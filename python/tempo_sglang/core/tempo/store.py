@@ -123,8 +123,7 @@ class ViewStore:
         if self.oracle and view.true_output_len is not None:
             bound = view.true_output_len
         self.lb[s] = NAN if bound is None else bound
-        low = view.length_low if not self.oracle else bound
-        self.lo[s] = NAN if low is None else low
+        self.lo[s] = NAN if view.length_low is None else view.length_low  # unused by the oracle
         self.informed[s] = bound is not None
         self.stage_dl[s] = NAN if view.stage_deadline is None else view.stage_deadline
         self.demoted[s] = self.demoted[s] or view.demoted
@@ -157,7 +156,7 @@ class ViewStore:
                 lbs = [v.true_output_len if v.true_output_len is not None else b for v, b in zip(running, lbs, strict=True)]
             lb = np.array(lbs, dtype=float)
             self.lb[ir] = lb
-            self.lo[ir] = lb if self.oracle else np.array([v.length_low for v in running], dtype=float)
+            self.lo[ir] = np.array([v.length_low for v in running], dtype=float)
             self.informed[ir] = ~np.isnan(lb)
             self.stage_dl[ir] = np.array([v.stage_deadline for v in running], dtype=float)
             self.demoted[ir] |= np.array([v.demoted for v in running], dtype=bool)
