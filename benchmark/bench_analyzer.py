@@ -3,7 +3,9 @@
     .venv/bin/python benchmark/bench_analyzer.py [--requests 2000] [--library 500] [--json out.json]
 
 Both are compared, in the same run, with a trivial baseline: a dict lookup of a bound by prompt-length
-bucket (prediction) and a plain nearest-node-count search over the library (matching).
+bucket (prediction) and a plain nearest-node-count search over the library (matching). The refinement
+from generated token ids (prefix models) is timed on the same trace with pseudo-random answer heads
+(the trace has no text; the cost does not depend on what the ids are).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from tempo_sglang.analyzer.data import load_source
 from tempo_sglang.analyzer.graphs import summarize
 from tempo_sglang.analyzer.length_model import ForestConfig, train_length_model
 from tempo_sglang.analyzer.predictor import LengthPredictor
-from tempo_sglang.analyzer.samples import to_arrays
+from tempo_sglang.analyzer.samples import heads_of, to_arrays
 from tempo_sglang.analyzer.synthetic import partial_view, small_programs, workload_programs
 from tempo_sglang.core.views import RequestView
 from tempo_sglang.slo import SLOClass, TempoSLO
@@ -57,13 +59,28 @@ def bench_prediction(n: int, seed: int) -> dict:
         v.generated += 50
         an.on_progress(v)
     refine = _median_us(progress, views)
+    rng = np.random.default_rng(seed)
+    for s in train:
+        s.output_head = [int(t) for t in rng.integers(0, 49152, min(256, s.output_len))]
+    x, y = to_arrays(train)
+    an_prefix = RequestAnalyzer(AnalyzerConfig(), predictor=LengthPredictor(
+        train_length_model(x, y, cfg, heads=heads_of(train))))
+    ids = [int(t) for t in rng.integers(0, 49152, 256)]
+    for v in views:
+        v.generated = 0
+        an_prefix.on_arrival(v)
+
+    def progress_ids(v):
+        v.generated += 50
+        an_prefix.on_progress(v, ids[: v.generated])
+    refine_ids = _median_us(progress_ids, views)
     feats = [s.features() for s in test]
     bound_only = _median_us(lambda f: predictor.bound(f, 0), feats)
     table = {b: 512 for b in range(32)}
     lookup = _median_us(lambda v: table.get(min(31, v.prompt_len.bit_length()), 512), views)
     return {"data": desc, "train_samples": len(train), "train_s": train_s, "trees": cfg.n_estimators,
             "max_depth": cfg.max_depth, "on_arrival_us": arrival, "on_arrival_with_text_us": arrival_text,
-            "on_progress_refine_us": refine, "model_bound_us": bound_only, "baseline_dict_lookup_us": lookup,
+            "on_progress_refine_us": refine, "on_progress_prefix_us": refine_ids, "model_bound_us": bound_only, "baseline_dict_lookup_us": lookup,
             "ratio_to_baseline": arrival / lookup}
 
 
@@ -100,6 +117,7 @@ def main() -> None:
     print(f"  median on_arrival {pred['on_arrival_us']:.0f} us, with 1.3 kB prompt text "
           f"{pred['on_arrival_with_text_us']:.0f} us, on_progress re-prediction {pred['on_progress_refine_us']:.0f} us, "
           f"model only {pred['model_bound_us']:.0f} us")
+    print(f"  on_progress re-prediction from 50 generated ids (prefix model) {pred['on_progress_prefix_us']:.0f} us")
     print(f"  baseline dict lookup {pred['baseline_dict_lookup_us']:.2f} us (ratio {pred['ratio_to_baseline']:.0f}x)")
     match = bench_matching(args.library, args.queries, args.seed)
     print(f"program matching against {match['library']} graphs ({match['queries']} partial programs):")

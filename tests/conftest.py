@@ -15,12 +15,13 @@ def tiny_model_path() -> Path:
     return resolve_model("tiny")
 
 
-def _start(model_path: Path, policy: str | None, tmp_dir: Path, extra: list[str] | None = None):
+def _start(model_path: Path, policy: str | None, tmp_dir: Path, extra: list[str] | None = None,
+           env: dict[str, str] | None = None):
     from tempo_sglang.launcher import ServerProcess
 
     log = tmp_dir / f"server-{policy or 'stock'}.log"
     return ServerProcess(model_path=model_path, policy=policy, log_path=log,
-                         extra_args=list(extra or [])).start()
+                         extra_args=list(extra or []), env=dict(env or {})).start()
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +38,9 @@ def start_server(tiny_model_path, tmp_path_factory):
     """Factory for extra servers (stopped at the end of the session)."""
     started = []
 
-    def factory(policy: str | None, extra: list[str] | None = None, model_path: Path | None = None):
-        server = _start(model_path or tiny_model_path, policy, tmp_path_factory.mktemp("server"), extra)
+    def factory(policy: str | None, extra: list[str] | None = None, model_path: Path | None = None,
+                env: dict[str, str] | None = None):
+        server = _start(model_path or tiny_model_path, policy, tmp_path_factory.mktemp("server"), extra, env)
         started.append(server)
         return server
 

@@ -8,6 +8,7 @@ import pytest
 
 from tempo_sglang.analyzer import AnalyzerConfig, RequestAnalyzer
 from tempo_sglang.analyzer.data import synthetic_samples
+from tempo_sglang.analyzer.samples import read_jsonl
 from tempo_sglang.analyzer.trainer import TrainerClient
 from tempo_sglang.core.views import DEFAULT_LENGTH_BOUND, RequestView
 from tempo_sglang.slo import SLOClass, TempoSLO
@@ -60,13 +61,15 @@ def test_analyzer_online_mode_picks_up_retrained_model(tmp_path):
             an.on_arrival(v)
             assert v.length_bound == DEFAULT_LENGTH_BOUND
             v.generated = s.output_len
-            an.on_finish(v, now=float(i) + 1)
+            an.on_finish(v, now=float(i) + 1, output_ids=list(range(7, 7 + s.output_len)))
         assert _wait(an.poll), "the analyzer never picked up a model"
         # the trainer retrains once ``retrain_every`` samples are pending: whether the last 20 had arrived by
         # then depends on timing, so the first model holds between 100 and 120 samples
         assert an.predictor.has_model and 100 <= an.predictor.model.n_samples <= 120
         assert _wait(lambda: (tmp_path / "samples.jsonl").exists()
                      and (tmp_path / "samples.jsonl").read_text().count("\n") == 120), "samples were lost"
+        logged = read_jsonl(tmp_path / "samples.jsonl")  # each with its answer's first token ids
+        assert [r.output_head for r in logged] == [list(range(7, 7 + min(256, s.output_len))) for s in samples]
         v = RequestView(rid="new", slo=TempoSLO(slo_class=SLOClass.BEST_EFFORT), arrival=0.0, prompt_len=300,
                         max_new_tokens=8192)
         an.on_arrival(v)

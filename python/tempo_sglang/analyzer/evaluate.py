@@ -19,7 +19,7 @@ from tempo_sglang.analyzer.graphs import depths
 from tempo_sglang.analyzer.length_model import ForestConfig, train_length_model
 from tempo_sglang.analyzer.library import GraphLibrary
 from tempo_sglang.analyzer.predictor import LengthPredictor
-from tempo_sglang.analyzer.samples import LengthSample, to_arrays
+from tempo_sglang.analyzer.samples import LengthSample, heads_of, to_arrays
 from tempo_sglang.analyzer.synthetic import partial_view
 
 GENERATED_POINTS = (0, 50, 200)
@@ -55,7 +55,7 @@ def length_report(train: Sequence[LengthSample], test: Sequence[LengthSample], s
     ``max_new_tokens``: the cap every test request ran with, applied to the bound as in serving."""
     cfg = config or ForestConfig()
     x, y = to_arrays(train)
-    predictor = LengthPredictor(train_length_model(x, y, cfg))
+    predictor = LengthPredictor(train_length_model(x, y, cfg, heads=heads_of(train)))
     return evaluate_predictor(predictor, test, source, len(train), cfg.quantile, points, max_new_tokens), predictor
 
 
@@ -73,14 +73,17 @@ def average_reports(reports: Sequence[LengthReport]) -> LengthReport:
 
 def evaluate_predictor(predictor: LengthPredictor, test: Sequence[LengthSample], source: str, n_train: int,
                        quantile: float, points: Sequence[int] = GENERATED_POINTS,
-                       max_new_tokens: int | None = None) -> LengthReport:
+                       max_new_tokens: int | None = None, use_prefix: bool = True) -> LengthReport:
+    """Coverage and tightness of ``predictor`` on ``test`` (``use_prefix``: give it the generated ids)."""
     xt, yt = to_arrays(test)
+    heads = [s.output_head for s in test]
     report = LengthReport(source, n_train, len(test), quantile)
     for g in points:
         keep = (yt > g) if g > 0 else np.ones(len(yt), bool)
         if not keep.any():
             continue
-        bounds = np.array([predictor.bound(f, g, max_new_tokens) for f in xt[keep]], dtype=np.float64)
+        bounds = np.array([predictor.bound(xt[i], g, max_new_tokens, heads[i] if use_prefix else None)
+                           for i in np.flatnonzero(keep)], dtype=np.float64)
         actual = np.maximum(1, yt[keep]).astype(np.float64)
         ratio = bounds / actual
         remaining = (bounds - g) / np.maximum(1, actual - g)

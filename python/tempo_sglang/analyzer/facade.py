@@ -4,13 +4,15 @@ Hooks (the simulator and the SGLang plugin call exactly these, on their own cloc
 
     analyzer = RequestAnalyzer(AnalyzerConfig(model_path="len.npz", online=True))
     analyzer.on_arrival(view, prompt_text=None)   # may raise ProgramGraphError (-> HTTP 400)
-    analyzer.on_progress(view)                    # cheap no-op unless ~refine_every new tokens
-    analyzer.on_finish(view, now=t, ok=True)      # learn from it; record the program call's end
+    analyzer.on_progress(view, output_ids)        # cheap no-op unless ~refine_every new tokens
+    analyzer.on_finish(view, now=t, ok=True, output_ids=ids)  # learn from it; record the call's end
     analyzer.program_estimate(program_id)         # MatchResult: remaining calls/tokens, stage shares
     analyzer.end_program(program_id, now=t)       # optional: a program said it is done
     analyzer.close()
 
-Oracle mode (benchmarks only) sets the bound to ``view.true_output_len``. Nothing here blocks on
+``output_ids`` (optional; the SGLang plugin has them, the simulator does not) are the request's
+generated token ids: a model with prefix models refines the bound from them, and the trainer keeps the
+first `HEAD_TOKENS` of each finished request to grow those models. Oracle mode (benchmarks only) sets the bound to ``view.true_output_len``. Nothing here blocks on
 training: finished samples go to a background trainer process over ZMQ, and retrained models are
 picked up by `poll` (called from the hooks at most once per ``poll_interval_s`` of wall time).
 
@@ -33,12 +35,13 @@ from tempo_sglang.analyzer.length_model import SCHEDULING_QUANTILE
 from tempo_sglang.analyzer.library import GraphLibrary, MatchResult
 from tempo_sglang.analyzer.predictor import LengthPredictor
 from tempo_sglang.analyzer.program_tracker import ProgramTracker
-from tempo_sglang.analyzer.samples import LengthSample
+from tempo_sglang.analyzer.samples import HEAD_TOKENS, LengthSample
 from tempo_sglang.core.views import DEFAULT_LENGTH_BOUND, RequestView
 from tempo_sglang.slo import SLOClass
 
 logger = logging.getLogger(__name__)
 STATE_KEY = "tempo_analyzer"  # the analyzer's scratch entry in RequestView.extra
+PREFIX_KEY = "length_prefix"  # RequestView.extra: generated tokens the bound's prefix model read, or None
 
 
 @dataclass
@@ -111,8 +114,9 @@ class RequestAnalyzer:
         self._set_bound(view, feats)
         self._housekeeping(view.arrival)
 
-    def on_progress(self, view: RequestView) -> None:
-        """Tokens were generated: re-predict once every ``refine_every`` tokens (else a no-op)."""
+    def on_progress(self, view: RequestView, output_ids=None) -> None:
+        """Tokens were generated: re-predict once every ``refine_every`` tokens (else a no-op);
+        ``output_ids``: the generated token ids, if the engine has them."""
         state = view.extra.get(STATE_KEY)
         if state is None:  # never announced: predict from its features, leave program tracking alone
             state = view.extra[STATE_KEY] = _State(featurize_view(view, None, self.config.model_name),
@@ -120,9 +124,9 @@ class RequestAnalyzer:
         if view.generated - state.refined_at < self.config.refine_every and not self._overrun(view):
             return
         state.refined_at = view.generated
-        self._set_bound(view, state.features)
+        self._set_bound(view, state.features, output_ids)
 
-    def on_finish(self, view: RequestView, now: float | None = None, ok: bool = True) -> None:
+    def on_finish(self, view: RequestView, now: float | None = None, ok: bool = True, output_ids=None) -> None:
         """A request ended (``ok=False``: aborted or failed, not learned from)."""
         now = self.config.clock() if now is None else now
         state = view.extra.pop(STATE_KEY, None)
@@ -133,7 +137,8 @@ class RequestAnalyzer:
             self._trainer.push(LengthSample(
                 prompt_len=view.prompt_len, output_len=view.generated, slo_class=slo.slo_class.value,
                 program_kind=slo.program_kind, stage=slo.stage, model=self.config.model_name,
-                prompt=state.text if state is not None else None))
+                prompt=state.text if state is not None else None,
+                output_head=[int(t) for t in output_ids[:HEAD_TOKENS]] if output_ids is not None else None))
         self._housekeeping(now)
 
     # ---- programs ------------------------------------------------------------------------
@@ -164,12 +169,13 @@ class RequestAnalyzer:
     def _overrun(self, view: RequestView) -> bool:
         return view.length_bound is not None and view.generated >= view.length_bound - 1
 
-    def _set_bound(self, view: RequestView, feats: np.ndarray) -> None:
+    def _set_bound(self, view: RequestView, feats: np.ndarray, output_ids=None) -> None:
         if self.config.oracle and view.true_output_len is not None:
             view.length_bound = view.length_low = max(int(view.true_output_len), view.generated + 1)
             return
         view.length_bound, view.length_low = self.predictor.bounds(feats, view.generated, view.max_new_tokens,
-                                                                   self.config.low_quantile)
+                                                                   self.config.low_quantile, output_ids)
+        view.extra[PREFIX_KEY] = self.predictor.prefix_checkpoint(view.generated, output_ids)
 
     def _housekeeping(self, now: float) -> None:
         if now - self._last_sweep >= 1.0:

@@ -210,15 +210,16 @@ def compile_forest(forest, x_fit: np.ndarray, y_fit: np.ndarray, q: float) -> tu
 
 
 def train_length_model(x: np.ndarray, y: np.ndarray, config: ForestConfig | None = None,
-                       model_name: str | None = None):
+                       model_name: str | None = None, heads=None):
     """Fit a length model on features ``x`` and output lengths ``y`` (finished requests).
 
     ``config.kind`` picks the model: ``"survival"`` (default, `survival_model.SurvivalModel`) or
-    ``"checkpoint"`` (`LengthModel`: generated-token checkpoints as a feature, conformal log offsets)."""
+    ``"checkpoint"`` (`LengthModel`: generated-token checkpoints as a feature, conformal log offsets).
+    ``heads``: each request's first generated token ids or None (survival: grows prefix models)."""
     cfg = config or ForestConfig()
     if cfg.kind == "survival":
         from tempo_sglang.analyzer.survival_fit import train_survival_model
-        return train_survival_model(x, y, cfg, model_name)
+        return train_survival_model(x, y, cfg, model_name, heads)
     if cfg.kind != "checkpoint":
         raise ValueError(f"unknown length model kind {cfg.kind!r} (survival or checkpoint)")
     return train_checkpoint_model(x, y, cfg, model_name)

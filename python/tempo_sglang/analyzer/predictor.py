@@ -62,22 +62,29 @@ class LengthPredictor:
     def has_model(self) -> bool:
         return self.model is not None
 
-    def bound(self, features: np.ndarray, generated: int = 0, max_new_tokens: int | None = None) -> int:
+    def prefix_checkpoint(self, generated: int, output_ids) -> int | None:
+        """Generated tokens a prefix model reads for this request now (None: the prompt-only bound)."""
+        model = self.model
+        return model.prefix_checkpoint(generated, output_ids) if isinstance(model, SurvivalModel) else None
+
+    def bound(self, features: np.ndarray, generated: int = 0, max_new_tokens: int | None = None,
+              output_ids=None) -> int:
         """Conservative bound on the *total* output tokens of a request."""
-        return self.bounds(features, generated, max_new_tokens, None)[0]
+        return self.bounds(features, generated, max_new_tokens, None, output_ids)[0]
 
     def bounds(self, features: np.ndarray, generated: int = 0, max_new_tokens: int | None = None,
-               low_level: float | None = 0.25) -> tuple[int, int | None]:
+               low_level: float | None = 0.25, output_ids=None) -> tuple[int, int | None]:
         """`bound` and a low quantile (level ``low_level``) of the total output tokens from the same
         conditional distribution; the low one is None without a survival model (nothing to read it
-        from: a default bound or a checkpoint model knows only its bound)."""
+        from: a default bound or a checkpoint model knows only its bound). ``output_ids``: the token
+        ids generated so far, when the engine has them (a survival model's prefix models read them)."""
         low = None
         if self.model is None:
             raw = self.default_bound if generated < self.default_bound else 2 * generated
         else:
             try:
-                if low_level is not None and isinstance(self.model, SurvivalModel):
-                    raw, low = self.model.predict_with_low(features, generated, low_level)
+                if isinstance(self.model, SurvivalModel):
+                    raw, low = self.model.predict_with_low(features, generated, low_level, output_ids)
                 else:
                     raw = self.model.predict(features, generated)
             except Exception:  # a model that cannot score this row must not stop the scheduler

@@ -6,12 +6,14 @@ One JSON object per line; only ``output_len`` and one of ``prompt_len`` / ``prom
      "program_kind": null, "stage": null, "model": "SmolLM2-135M-Instruct", "finish_reason": "stop"}
 
 ``prompt_len`` is in tokens of the served model; when it is missing it is estimated as
-``len(prompt) / 4`` characters per token. The server's own finished requests are pushed to the
+``len(prompt) / 4`` characters per token. ``output_head`` (optional) holds the first generated token ids
+(up to `HEAD_TOKENS`): the prefix-aware refinement (`prefix_features`) trains on them. The server's own finished requests are pushed to the
 background trainer in the same shape (without the text when it is not kept).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import warnings
 from collections.abc import Iterable, Iterator
@@ -21,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from tempo_sglang.analyzer.features import featurize
+
+HEAD_TOKENS = 256  # generated token ids kept per finished request (prefix models read at most this many)
 
 
 @dataclass
@@ -34,6 +38,7 @@ class LengthSample:
     stage: int | None = None
     model: str | None = None
     prompt: str | None = None
+    output_head: list[int] | None = None  # the first generated token ids, when known
 
     def features(self) -> np.ndarray:
         return featurize(self.prompt_len, self.slo_class, self.program_kind, self.stage, self.model,
@@ -64,16 +69,24 @@ class LengthSample:
         if output_len < 0 or int(prompt_len) < 0:
             raise ValueError("lengths must be non-negative")
         stage = row.get("stage")
+        head = row.get("output_head")
+        if head is not None:
+            if not isinstance(head, list) or not all(isinstance(t, int) and t >= 0 for t in head):
+                raise ValueError("output_head must be a list of token ids")
+            head = head[:HEAD_TOKENS]
         return cls(prompt_len=int(prompt_len), output_len=output_len,
                    slo_class=row.get("class", row.get("slo_class")), program_kind=row.get("program_kind"),
-                   stage=None if stage is None else int(stage), model=row.get("model"), prompt=prompt)
+                   stage=None if stage is None else int(stage), model=row.get("model"), prompt=prompt,
+                   output_head=head)
 
 
 def read_jsonl(path: str | Path) -> list[LengthSample]:
-    """Samples of a seed JSONL file; malformed lines are skipped with one warning summarising them."""
+    """Samples of a seed JSONL file (``.jsonl.gz``: gzip-compressed); malformed lines are skipped with one
+    warning summarising them."""
     samples: list[LengthSample] = []
     bad = 0
-    with open(path, encoding="utf-8") as fh:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
             if not line.strip():
                 continue
@@ -101,6 +114,12 @@ def to_arrays(samples: Iterable[LengthSample]) -> tuple[np.ndarray, np.ndarray]:
     x = np.stack([s.features() for s in rows])
     y = np.array([s.output_len for s in rows], dtype=np.int64)
     return x, y
+
+
+def heads_of(samples: Iterable[LengthSample]) -> list[list[int] | None] | None:
+    """Each sample's ``output_head`` (None for the whole list when no sample has one)."""
+    heads = [s.output_head for s in samples]
+    return heads if any(h for h in heads) else None
 
 
 def iter_split(n: int, test_fraction: float, seed: int) -> Iterator[np.ndarray]:

@@ -16,6 +16,10 @@ running at ``g`` are split in two parts:
 
 Checkpoints with fewer than ``min_alive`` calibration requests keep the previous checkpoint's read-out and
 only re-calibrate its level on all of them (from ``min_conformal`` requests on; fewer: reused as is).
+
+Given the requests' first generated token ids (``heads``), `train_survival_model` also grows a prefix
+model per `PREFIX_CHECKPOINTS` entry ``g_c`` with at least `MIN_PREFIX_SAMPLES` requests longer than
+``g_c``: the same training and calibration on those requests, prompt features plus prefix features.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ import math
 import numpy as np
 
 from tempo_sglang.analyzer.length_model import CHECKPOINTS, ForestConfig, pad_trees
+from tempo_sglang.analyzer.prefix_features import prefix_features
 from tempo_sglang.analyzer.survival_model import (
     EDGES,
     MAX_LEN,
+    PREFIX_CHECKPOINTS,
     PRIOR_WEIGHTS,
     SurvivalModel,
     invert,
@@ -36,11 +42,15 @@ from tempo_sglang.analyzer.survival_model import (
 
 BASE_LEVELS = (0.8, 0.9)  # fixed CDF levels of the scaled read-out
 PICK_FRACTION = 1 / 3  # share of the calibration requests that choose the read-out (the rest set its level)
+MIN_PREFIX_SAMPLES = 200  # requests past a prefix checkpoint needed to grow its prefix model
 
 
 def train_survival_model(x: np.ndarray, y: np.ndarray, config: ForestConfig | None = None,
-                         model_name: str | None = None) -> SurvivalModel:
-    """Fit the forest on prompt features ``x`` and output lengths ``y``; calibrate each checkpoint."""
+                         model_name: str | None = None, heads=None) -> SurvivalModel:
+    """Fit the forest on prompt features ``x`` and output lengths ``y``; calibrate each checkpoint.
+
+    ``heads`` (optional, one per row, None where unknown): the first generated token ids of each
+    request, from which the prefix models are grown."""
     from quantile_forest import RandomForestQuantileRegressor
 
     cfg = config or ForestConfig()
@@ -69,6 +79,12 @@ def train_survival_model(x: np.ndarray, y: np.ndarray, config: ForestConfig | No
         calibrate(model, x[cal], y[cal], cfg.quantile, rng)
         meta["readout"] = [[float(w), round(float(t), 4), round(float(s), 4)]
                            for w, t, s in zip(model.weights, model.taus, model.scales, strict=True)]
+    if heads is not None:
+        for gc in PREFIX_CHECKPOINTS:
+            rows = [i for i, h in enumerate(heads) if y[i] > gc and h is not None and len(h) >= gc]
+            if len(rows) >= MIN_PREFIX_SAMPLES:
+                aug = np.hstack([x[rows], np.stack([prefix_features(heads[i], gc) for i in rows])])
+                model.prefix_models[gc] = train_survival_model(aug, y[rows], cfg, model_name)
     return model
 
 

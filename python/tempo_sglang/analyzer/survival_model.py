@@ -14,6 +14,12 @@ prior weight, a CDF level ``tau`` and a multiplier ``scale``: ``bound = floor(F^
 split conformal calibration in `survival_fit` so the bound covers ``q`` of unseen requests still running
 at ``g``. The CDF is piecewise linear between edges and scores and bounds use the same interpolation, so
 a calibration score ``P(len < L)`` at most ``tau`` means exactly ``L <= bound`` (`invert`).
+
+Prefix models (optional, ``prefix_models``): for a checkpoint ``g_c`` in `PREFIX_CHECKPOINTS`, a second
+survival model of the same kind grown on the requests that ran past ``g_c``, with the features of their
+first ``g_c`` generated token ids (`prefix_features`) appended to the prompt's. A request that has
+generated ``g >= g_c`` tokens and whose ids are known gets its bound from the largest such model: what
+the answer looks like so far (a one-liner, a list, code, a loop) is information the prompt lacks.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from tempo_sglang.analyzer.length_model import (
     checkpoint_index,
     walk_trees,
 )
+from tempo_sglang.analyzer.prefix_features import prefix_features
 
 KIND = "survival"
+PREFIX_CHECKPOINTS = (50, 100, 200)  # generated tokens at which a prefix model may take over
 FORMAT_VERSION = 2
 MAX_LEN = 1 << 17
 TIE_EPS = 1e-9
@@ -107,6 +115,7 @@ class SurvivalModel:
         self.scales = np.ones(len(taus)) if scales is None else scales.astype(np.float64)  # bound multipliers
         self.meta = meta
         self._trees = np.arange(feature.shape[0])
+        self.prefix_models: dict[int, SurvivalModel] = {}  # g_c -> model on prompt + prefix features
 
     @property
     def quantile(self) -> float:
@@ -173,11 +182,23 @@ class SurvivalModel:
         """Bound on total output tokens of one request that has generated ``generated`` so far."""
         return self.predict_with_low(features, generated, None)[0]
 
-    def predict_with_low(self, features: np.ndarray, generated: int = 0,
-                         low_level: float | None = 0.25) -> tuple[int, int | None]:
+    def prefix_checkpoint(self, generated: int, output_ids) -> int | None:
+        """The prefix model a request with ``generated`` tokens and ids ``output_ids`` uses (None: none)."""
+        if output_ids is None or not self.prefix_models:
+            return None
+        usable = [gc for gc in self.prefix_models if gc <= generated and len(output_ids) >= gc]
+        return max(usable) if usable else None
+
+    def predict_with_low(self, features: np.ndarray, generated: int = 0, low_level: float | None = 0.25,
+                         output_ids=None) -> tuple[int, int | None]:
         """The calibrated bound and, from the same conditional CDF, its uncalibrated ``low_level``
-        quantile (None when ``low_level`` is None): a typical-to-short total length given ``L > g``."""
+        quantile (None when ``low_level`` is None): a typical-to-short total length given ``L > g``.
+        ``output_ids``: the generated token ids so far, if known (lets a prefix model answer)."""
         g = max(0, int(generated))
+        gc = self.prefix_checkpoint(g, output_ids)
+        if gc is not None:
+            row = np.concatenate([np.asarray(features, dtype=np.float32), prefix_features(output_ids, gc)])
+            return self.prefix_models[gc].predict_with_low(row, g, low_level)
         if g >= MAX_LEN or 1.0 - float(_interp(self.global_cum, np.array(g))) < 1e-9:
             return 2 * g + 1, None  # beyond everything seen in training
         ci = checkpoint_index(g)
@@ -190,33 +211,48 @@ class SurvivalModel:
         return bound, min(bound, max(g + 1, low))
 
     # ---- persistence ---------------------------------------------------------------------
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """This model's arrays (keys prefixed with ``prefix``), its prefix models' included."""
+        counts = self.cum.astype(np.uint32 if self.cum.max(initial=0) >= 65535 else np.uint16)
+        meta = {**self.meta, "kind": KIND, "format": FORMAT_VERSION, "prefix_checkpoints": sorted(self.prefix_models)}
+        out = dict(feature=self.feature, threshold=self.threshold, left=self.left, right=self.right,
+                   depth=np.array(self.depth), leaf_row=self.leaf_row, cum=counts, global_cum=self.global_cum,
+                   taus=self.taus, weights=self.weights, scales=self.scales, edges=EDGES,
+                   meta=np.array(json.dumps(meta)))
+        out = {prefix + k: v for k, v in out.items()}
+        for gc, sub in self.prefix_models.items():
+            out.update(sub.arrays(f"{prefix}p{gc}."))
+        return out
+
     def save(self, path: str | Path) -> None:
         """Write atomically (temp file + rename), so a reader never sees a half-written model."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
-        counts = self.cum.astype(np.uint32 if self.cum.max(initial=0) >= 65535 else np.uint16)
-        np.savez_compressed(tmp, feature=self.feature, threshold=self.threshold, left=self.left,
-                            right=self.right, depth=np.array(self.depth), leaf_row=self.leaf_row, cum=counts,
-                            global_cum=self.global_cum, taus=self.taus, weights=self.weights, scales=self.scales,
-                            edges=EDGES,
-                            meta=np.array(json.dumps({**self.meta, "kind": KIND, "format": FORMAT_VERSION})))
+        np.savez_compressed(tmp, **self.arrays())
         tmp.replace(path)
 
     @classmethod
-    def from_arrays(cls, z, meta: dict) -> SurvivalModel:
+    def from_arrays(cls, z, meta: dict, prefix: str = "") -> SurvivalModel:
+        """The model stored under keys ``prefix + name`` of ``z`` (an open npz), prefix models included."""
         if meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"survival model format {meta.get('format')!r}, expected {FORMAT_VERSION}")
-        if not np.array_equal(z["edges"], EDGES) or not (
-                len(z["taus"]) == len(z["weights"]) == len(z["scales"]) == len(CHECKPOINTS)):
+        a = {k: z[prefix + k] for k in ("feature", "threshold", "left", "right", "depth", "leaf_row", "cum",
+                                         "global_cum", "taus", "weights", "scales", "edges")}
+        if not np.array_equal(a["edges"], EDGES) or not (
+                len(a["taus"]) == len(a["weights"]) == len(a["scales"]) == len(CHECKPOINTS)):
             raise ValueError("survival model bins or checkpoints differ from this version's")
-        shape = z["feature"].shape
-        if any(z[k].shape != shape for k in ("threshold", "left", "right", "leaf_row")):
+        shape = a["feature"].shape
+        if any(a[k].shape != shape for k in ("threshold", "left", "right", "leaf_row")):
             raise ValueError("inconsistent tree array shapes")
-        cum = z["cum"]
-        if cum.ndim != 2 or cum.shape[1] != len(EDGES) or int(z["leaf_row"].max()) >= cum.shape[0]:
+        cum = a["cum"]
+        if cum.ndim != 2 or cum.shape[1] != len(EDGES) or int(a["leaf_row"].max()) >= cum.shape[0]:
             raise ValueError("inconsistent leaf histograms")
-        return cls(z["feature"], z["threshold"], z["left"], z["right"], int(z["depth"]), z["leaf_row"], cum,
-                   z["global_cum"], z["taus"], z["weights"], meta, z["scales"])
+        model = cls(a["feature"], a["threshold"], a["left"], a["right"], int(a["depth"]), a["leaf_row"], cum,
+                    a["global_cum"], a["taus"], a["weights"], meta, a["scales"])
+        for gc in meta.get("prefix_checkpoints", []):
+            key = f"{prefix}p{int(gc)}."
+            model.prefix_models[int(gc)] = cls.from_arrays(z, json.loads(str(z[key + "meta"])), key)
+        return model
 
 
 def load_model(path: str | Path) -> LengthModel | SurvivalModel:

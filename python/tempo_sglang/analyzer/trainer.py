@@ -23,7 +23,7 @@ from pathlib import Path
 import zmq
 
 from tempo_sglang.analyzer.length_model import SCHEDULING_QUANTILE
-from tempo_sglang.analyzer.samples import LengthSample, read_jsonl, to_arrays, write_jsonl
+from tempo_sglang.analyzer.samples import LengthSample, heads_of, read_jsonl, to_arrays, write_jsonl
 
 SAMPLES_SOCK = "samples.ipc"
 UPDATES_SOCK = "updates.ipc"
@@ -120,7 +120,8 @@ def _train_and_publish(samples, args, version: int, pub) -> int:
     from tempo_sglang.analyzer.length_model import ForestConfig, train_length_model
 
     x, y = to_arrays(samples)
-    model = train_length_model(x, y, ForestConfig(quantile=args.quantile), model_name=args.model_name)
+    model = train_length_model(x, y, ForestConfig(quantile=args.quantile), model_name=args.model_name,
+                               heads=heads_of(samples))
     model.save(args.model_path)
     version += 1
     pub.send_json({"version": version, "path": args.model_path, "n_samples": len(samples)})

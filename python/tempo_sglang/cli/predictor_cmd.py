@@ -7,7 +7,9 @@
 ``report`` trains on one part of each source and measures on the rest: coverage (share of requests at or
 under the bound) and tightness (mean bound/actual total output; also remaining bound/remaining actual) at
 0, 50, 100 and 200 generated tokens, over the requests still running there (see `analyzer.evaluate`),
-then program-match accuracy of partial programs against a library of finished ones. ``--splits N``
+then program-match accuracy of partial programs against a library of finished ones. For data with the
+answers' first token ids (a seed JSONL's ``output_head``) it reports the bounds twice: with the
+generated prefix (the prefix models, as in serving) and from the prompt alone. ``--splits N``
 averages N seeded random splits (and reports the lowest coverage); ``--split time`` trains on the first
 part of each source in file order (the Azure traces are in arrival order) and tests on the rest. ``seed`` turns a JSONL of
 ``{prompt, prompt_len, output_len, ...}`` samples (see `tempo_sglang.analyzer.samples`) into a model file
@@ -62,9 +64,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     from tempo_sglang.analyzer.data import load_source
-    from tempo_sglang.analyzer.evaluate import average_reports, length_report, match_report
+    from tempo_sglang.analyzer.evaluate import (
+        average_reports,
+        evaluate_predictor,
+        length_report,
+        match_report,
+    )
     from tempo_sglang.analyzer.length_model import ForestConfig
-    from tempo_sglang.analyzer.samples import iter_split
+    from tempo_sglang.analyzer.samples import heads_of, iter_split
     from tempo_sglang.analyzer.synthetic import small_programs, workload_programs
 
     out: dict = {"lengths": {}, "programs": {}, "kind": args.kind, "split": args.split}
@@ -80,7 +87,7 @@ def run_report(args: argparse.Namespace) -> int:
         if len(samples) < 20:
             print(f"{name}: too few samples ({len(samples)}), skipped")
             continue
-        reports = []
+        reports, prompt_only = [], []
         for seed in range(args.seed, args.seed + splits):
             if args.split == "time":
                 cut = int(round(len(samples) * (1.0 - args.test_fraction)))
@@ -89,11 +96,18 @@ def run_report(args: argparse.Namespace) -> int:
                 train_idx, test_idx = iter_split(len(samples), args.test_fraction, seed)
                 train, test = [samples[i] for i in train_idx], [samples[i] for i in test_idx]
             cfg = ForestConfig(quantile=args.quantile, seed=seed, kind=args.kind)
-            reports.append(length_report(train, test, desc, cfg, REPORT_POINTS, args.max_new_tokens)[0])
-        report = reports[0] if splits == 1 else average_reports(reports)
-        print(f"[{name}] " + "\n".join(report.rows()))
-        out["lengths"][name] = {"source": desc, "n_train": report.n_train, "n_test": report.n_test,
-                                "points": {str(g): p for g, p in report.points.items()}}
+            report, predictor = length_report(train, test, desc, cfg, REPORT_POINTS, args.max_new_tokens)
+            reports.append(report)
+            if heads_of(test) is not None:
+                prompt_only.append(evaluate_predictor(predictor, test, desc + " [prompt only]", len(train),
+                                                      args.quantile, REPORT_POINTS, args.max_new_tokens, False))
+        for key, runs in ((name, reports), (name + " [prompt only]", prompt_only)):
+            if not runs:
+                continue
+            report = runs[0] if splits == 1 else average_reports(runs)
+            print(f"[{key}] " + "\n".join(report.rows()))
+            out["lengths"][key] = {"source": report.source, "n_train": report.n_train, "n_test": report.n_test,
+                                   "points": {str(g): p for g, p in report.points.items()}}
     if args.programs > 0:
         print("== Program matching (partial DAG at every stage, no kind hint) ==")
         sets = {"workloads": workload_programs(args.programs, args.seed),
@@ -115,7 +129,7 @@ def run_report(args: argparse.Namespace) -> int:
 
 def run_seed(args: argparse.Namespace) -> int:
     from tempo_sglang.analyzer.length_model import ForestConfig, train_length_model
-    from tempo_sglang.analyzer.samples import read_jsonl, to_arrays
+    from tempo_sglang.analyzer.samples import heads_of, read_jsonl, to_arrays
 
     try:
         samples = read_jsonl(args.jsonl)
@@ -128,8 +142,10 @@ def run_seed(args: argparse.Namespace) -> int:
         return 2
     x, y = to_arrays(samples)
     model = train_length_model(x, y, ForestConfig(quantile=args.quantile, kind=args.kind),
-                               model_name=args.model_name)
+                               model_name=args.model_name, heads=heads_of(samples))
     model.save(args.out)
+    prefix = sorted(getattr(model, "prefix_models", {}))
     print(f"wrote {args.out}: {args.kind} model, {len(samples)} samples, p{args.quantile * 100:g} bound, "
-          f"{model.feature.shape[0]} trees, depth {model.depth}")
+          f"{model.feature.shape[0]} trees, depth {model.depth}"
+          + (f", prefix models at {prefix} generated tokens" if prefix else ""))
     return 0

@@ -24,6 +24,7 @@ class TempoReqState:
     parked_time: float = 0.0
     length_bound: int | None = None
     length_low: int | None = None  # the analyzer's low quantile of the output length (hopelessness)
+    length_prefix: int | None = None  # generated tokens the bound's prefix model read (None: prompt only)
     stage_deadline: float | None = None  # a program call's share of the program deadline (analyzer)
     client_complete: bool = False  # stopped through /tempo/complete: ended as completed, not failed
     error: str | None = None
@@ -56,6 +57,8 @@ class TempoReqState:
             out["length_bound"] = self.length_bound
         if self.length_low is not None:
             out["length_low"] = self.length_low
+        if self.length_prefix is not None:
+            out["length_prefix"] = self.length_prefix
         if self.stage_deadline is not None:
             out["stage_deadline"] = self.stage_deadline
         if self.admitted_pass is not None:

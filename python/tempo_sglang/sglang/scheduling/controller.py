@@ -14,6 +14,7 @@ import os
 import time
 from http import HTTPStatus
 
+from tempo_sglang.analyzer.facade import PREFIX_KEY
 from tempo_sglang.core.policy import Decision, EngineBudget
 from tempo_sglang.core.registry import make_policy
 from tempo_sglang.sglang.config import policy_options
@@ -127,7 +128,7 @@ class TempoController:
                 if self.analyzer is not None:
                     self.analyzer.on_arrival(view, None)
             elif self.analyzer is not None and view.generated:
-                self.analyzer.on_progress(view)
+                self.analyzer.on_progress(view, req.output_ids)
         except ValueError as exc:  # e.g. a graph the analyzer cannot place (n > 1 copies of one call)
             if not view.extra.get("analyzer_error"):
                 view.extra["analyzer_error"] = str(exc)
@@ -135,6 +136,7 @@ class TempoController:
         if view.length_bound is not None:
             req.tempo.length_bound = view.length_bound
             req.tempo.length_low = view.length_low
+            req.tempo.length_prefix = view.extra.get(PREFIX_KEY)
         req.tempo.stage_deadline = view.stage_deadline
         return view
 
@@ -152,7 +154,7 @@ class TempoController:
             ok = type(req.finished_reason).__name__ != "FINISH_ABORT" or client_complete
             if self.analyzer is not None and not view.extra.get("analyzer_error"):
                 try:
-                    self.analyzer.on_finish(view, ok=ok)
+                    self.analyzer.on_finish(view, ok=ok, output_ids=req.output_ids)
                 except ValueError as exc:
                     logger.warning("tempo-sglang: analyzer on_finish failed for %s: %s", rid, exc)
             self.metrics.on_finish(view, now, ok)
