@@ -80,7 +80,8 @@ def bench_prediction(n: int, seed: int) -> dict:
     lookup = _median_us(lambda v: table.get(min(31, v.prompt_len.bit_length()), 512), views)
     return {"data": desc, "train_samples": len(train), "train_s": train_s, "trees": cfg.n_estimators,
             "max_depth": cfg.max_depth, "on_arrival_us": arrival, "on_arrival_with_text_us": arrival_text,
-            "on_progress_refine_us": refine, "on_progress_prefix_us": refine_ids, "model_bound_us": bound_only, "baseline_dict_lookup_us": lookup,
+            "on_progress_refine_us": refine, "on_progress_prefix_us": refine_ids, "model_bound_us": bound_only,
+            "baseline_dict_lookup_us": lookup,
             "ratio_to_baseline": arrival / lookup}
 
 
@@ -117,7 +118,8 @@ def main() -> None:
     print(f"  median on_arrival {pred['on_arrival_us']:.0f} us, with 1.3 kB prompt text "
           f"{pred['on_arrival_with_text_us']:.0f} us, on_progress re-prediction {pred['on_progress_refine_us']:.0f} us, "
           f"model only {pred['model_bound_us']:.0f} us")
-    print(f"  on_progress re-prediction from 50 generated ids (prefix model) {pred['on_progress_prefix_us']:.0f} us")
+    print("  on_progress re-prediction from 50 generated ids (prefix model) "
+          f"{pred['on_progress_prefix_us']:.0f} us")
     print(f"  baseline dict lookup {pred['baseline_dict_lookup_us']:.2f} us (ratio {pred['ratio_to_baseline']:.0f}x)")
     match = bench_matching(args.library, args.queries, args.seed)
     print(f"program matching against {match['library']} graphs ({match['queries']} partial programs):")

@@ -19,7 +19,8 @@ MAX_NEW = 120
 
 
 def _body(stream: bool) -> dict:
-    params = {"max_new_tokens": MAX_NEW, "temperature": 0, "ignore_eos": True, "custom_params": {"tempo": DEADLINE}}
+    params = {"max_new_tokens": MAX_NEW, "temperature": 0, "ignore_eos": True,
+              "custom_params": {"tempo": DEADLINE}}
     return {"text": "Once upon a time", "sampling_params": params, "stream": stream}
 
 

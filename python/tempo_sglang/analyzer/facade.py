@@ -12,7 +12,9 @@ Hooks (the simulator and the SGLang plugin call exactly these, on their own cloc
 
 ``output_ids`` (optional; the SGLang plugin has them, the simulator does not) are the request's
 generated token ids: a model with prefix models refines the bound from them, and the trainer keeps the
-first `HEAD_TOKENS` of each finished request to grow those models. Oracle mode (benchmarks only) sets the bound to ``view.true_output_len``. Nothing here blocks on
+first `HEAD_TOKENS` of each finished request to grow those models.
+
+Oracle mode (benchmarks only) sets the bound to ``view.true_output_len``. Nothing here blocks on
 training: finished samples go to a background trainer process over ZMQ, and retrained models are
 picked up by `poll` (called from the hooks at most once per ``poll_interval_s`` of wall time).
 

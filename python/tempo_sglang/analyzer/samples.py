@@ -3,12 +3,14 @@
 One JSON object per line; only ``output_len`` and one of ``prompt_len`` / ``prompt`` are required::
 
     {"prompt": "def f(x): ...", "prompt_len": 87, "output_len": 142, "class": "latency",
-     "program_kind": null, "stage": null, "model": "SmolLM2-135M-Instruct", "finish_reason": "stop"}
+     "program_kind": null, "stage": null, "model": "SmolLM2-135M-Instruct", "finish_reason": "stop",
+     "output_head": [1, 57, 6803, 28]}
 
 ``prompt_len`` is in tokens of the served model; when it is missing it is estimated as
-``len(prompt) / 4`` characters per token. ``output_head`` (optional) holds the first generated token ids
-(up to `HEAD_TOKENS`): the prefix-aware refinement (`prefix_features`) trains on them. The server's own finished requests are pushed to the
-background trainer in the same shape (without the text when it is not kept).
+``len(prompt) / 4`` characters per token. ``output_head`` (optional) holds the first generated token
+ids (up to `HEAD_TOKENS`): the prefix models (`prefix_features`) train on them. The server's own
+finished requests are pushed to the background trainer in the same shape (without the text when it is
+not kept).
 """
 
 from __future__ import annotations

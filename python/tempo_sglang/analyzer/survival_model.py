@@ -214,7 +214,8 @@ class SurvivalModel:
     def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         """This model's arrays (keys prefixed with ``prefix``), its prefix models' included."""
         counts = self.cum.astype(np.uint32 if self.cum.max(initial=0) >= 65535 else np.uint16)
-        meta = {**self.meta, "kind": KIND, "format": FORMAT_VERSION, "prefix_checkpoints": sorted(self.prefix_models)}
+        meta = {**self.meta, "kind": KIND, "format": FORMAT_VERSION,
+                "prefix_checkpoints": sorted(self.prefix_models)}
         out = dict(feature=self.feature, threshold=self.threshold, left=self.left, right=self.right,
                    depth=np.array(self.depth), leaf_row=self.leaf_row, cum=counts, global_cum=self.global_cum,
                    taus=self.taus, weights=self.weights, scales=self.scales, edges=EDGES,
