@@ -62,7 +62,6 @@ def bench_prediction(n: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     for s in train:
         s.output_head = [int(t) for t in rng.integers(0, 49152, min(256, s.output_len))]
-    x, y = to_arrays(train)
     an_prefix = RequestAnalyzer(AnalyzerConfig(), predictor=LengthPredictor(
         train_length_model(x, y, cfg, heads=heads_of(train))))
     ids = [int(t) for t in rng.integers(0, 49152, 256)]
